@@ -1,0 +1,65 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+
+
+class MovierecUserManager(UserManager):
+    """Users sign in with their email; a username is still kept, derived from it."""
+
+    def create_user(self, username=None, email=None, password=None, **extra_fields):
+        username = username or email
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, username=None, email=None, password=None, **extra_fields):
+        username = username or email
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person who rates movies; imported MovieLens users and simulated demo users too.
+
+    Imported and simulated users have an unusable password: their ratings train the model,
+    they never sign in.
+    """
+
+    class Source(models.TextChoices):
+        SITE = "site", "Signed up on the site"
+        MOVIELENS = "movielens", "Imported from MovieLens"
+        SIMULATED = "simulated", "Simulated (demo catalogue)"
+
+    class Gender(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "O", "Other"
+
+    email = models.EmailField("email address", blank=True)
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
+    occupation = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SITE, db_index=True)
+    external_id = models.CharField(
+        max_length=64, blank=True, help_text="The user's id in the source it was imported from."
+    )
+
+    objects = MovierecUserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="unique_external_user",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(birth_year__isnull=True)
+                | models.Q(birth_year__gte=1900, birth_year__lte=2100),
+                name="birth_year_plausible",
+            ),
+        ]
+
+    @property
+    def is_imported(self) -> bool:
+        return self.source != self.Source.SITE
+
+    def __str__(self):
+        return self.email or self.username

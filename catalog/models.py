@@ -1,0 +1,184 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from catalog.text import normalize
+
+HALF_STARS = [x / 2 for x in range(1, 11)]
+
+
+class Genre(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Person(models.Model):
+    """Shared fields of directors and actors; search_name is the accent-free lower-case name."""
+
+    name = models.CharField(max_length=200)
+    search_name = models.CharField(max_length=200, db_index=True, editable=False)
+    imdb_name_id = models.CharField(max_length=16, null=True, blank=True, unique=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def save(self, *args, **kwargs):
+        self.search_name = normalize(self.name)
+        super().save(*args, **kwargs)
+
+    def __str__(self):
+        return self.name
+
+
+class Director(Person):
+    class Meta(Person.Meta):
+        constraints = [models.UniqueConstraint(fields=["name"], name="unique_director_name")]
+
+    def get_absolute_url(self):
+        return reverse("catalog:director", args=[self.pk])
+
+
+class Actor(Person):
+    class Meta(Person.Meta):
+        constraints = [models.UniqueConstraint(fields=["name"], name="unique_actor_name")]
+
+    def get_absolute_url(self):
+        return reverse("catalog:actor", args=[self.pk])
+
+
+class Keyword(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Movie(models.Model):
+    title = models.CharField(max_length=300)
+    alternative_titles = models.TextField(
+        blank=True, help_text="Other titles the movie is known by, one per line; searchable."
+    )
+    year = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    synopsis = models.TextField(blank=True)
+    runtime = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Minutes")
+    release_date = models.DateField(null=True, blank=True)
+    poster_url = models.URLField(max_length=500, blank=True)
+    movielens_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    imdb_id = models.CharField(max_length=16, null=True, blank=True, unique=True, help_text="e.g. tt0068646")
+    tmdb_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
+    directors = models.ManyToManyField(Director, related_name="movies", blank=True)
+    actors = models.ManyToManyField(Actor, through="CastMember", related_name="movies", blank=True)
+    keywords = models.ManyToManyField(Keyword, related_name="movies", blank=True)
+    search_title = models.TextField(editable=False, blank=True)
+    # Denormalised rating statistics, kept by catalog.services (never computed per request).
+    rating_count = models.PositiveIntegerField(default=0, editable=False)
+    rating_mean = models.FloatField(default=0.0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "year"]
+        indexes = [models.Index(fields=["-rating_count"], name="movie_popularity")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(year__isnull=True) | models.Q(year__gte=1870, year__lte=2100),
+                name="movie_year_plausible",
+            )
+        ]
+
+    def save(self, *args, **kwargs):
+        self.search_title = normalize("\n".join([self.title, self.alternative_titles]))
+        super().save(*args, **kwargs)
+
+    def __str__(self):
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+    def get_absolute_url(self):
+        return reverse("catalog:movie", args=[self.pk])
+
+    @property
+    def decade(self):
+        return self.year // 10 * 10 if self.year else None
+
+
+class CastMember(models.Model):
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="cast")
+    actor = models.ForeignKey(Actor, on_delete=models.CASCADE, related_name="roles")
+    order = models.PositiveSmallIntegerField(default=0, help_text="Billing order, 0 = top-billed")
+
+    class Meta:
+        ordering = ["order"]
+        constraints = [models.UniqueConstraint(fields=["movie", "actor"], name="unique_cast_member")]
+
+    def __str__(self):
+        return f"{self.actor} in {self.movie}"
+
+
+class Rating(models.Model):
+    """One user's stars for one movie: 0.5 to 5.0 in half steps, enforced by the database."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="ratings")
+    score = models.FloatField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "movie"], name="one_rating_per_user_and_movie"),
+            models.CheckConstraint(condition=models.Q(score__in=HALF_STARS), name="rating_half_stars_0_5_to_5"),
+        ]
+        indexes = [models.Index(fields=["movie", "score"], name="rating_movie_score")]
+
+    def __str__(self):
+        return f"{self.user} rated {self.movie}: {self.score}"
+
+
+class Tag(models.Model):
+    """A free-text tag a user put on a movie (MovieLens tags.csv); a feature for the model."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags")
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="tags")
+    tag = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "movie", "tag"], name="unique_user_movie_tag")]
+
+    def __str__(self):
+        return self.tag
+
+
+class ListEntry(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-added_at"]
+
+
+class WatchlistEntry(ListEntry):
+    class Meta(ListEntry.Meta):
+        constraints = [models.UniqueConstraint(fields=["user", "movie"], name="unique_watchlist_entry")]
+        verbose_name_plural = "watchlist entries"
+
+
+class NotInterested(ListEntry):
+    """A movie the user asked never to be recommended again (still found by search)."""
+
+    class Meta(ListEntry.Meta):
+        constraints = [models.UniqueConstraint(fields=["user", "movie"], name="unique_not_interested")]
+        verbose_name_plural = "not interested"

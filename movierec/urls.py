@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from movierec import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("movierec.api_urls")),
+    path("recommendations/", include("recommendations.urls")),
+    path("", include("catalog.urls")),
+]

@@ -1,0 +1,1 @@
+"""Shared fixtures. Tests use the real database backend of the run (SQLite or PostgreSQL)."""
