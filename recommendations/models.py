@@ -32,3 +32,55 @@ class ModelVersion(models.Model):
 
     def __str__(self):
         return f"v{self.pk} ({self.get_status_display()})"
+
+
+class GenrePreference(models.Model):
+    """A genre the user picked as a favourite during onboarding; a user feature for the engine."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="genre_preferences")
+    genre = models.ForeignKey("catalog.Genre", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "genre"], name="unique_genre_preference")]
+
+    def __str__(self):
+        return f"{self.user} likes {self.genre}"
+
+
+class HistoryImport(models.Model):
+    """One upload of a Letterboxd or IMDb export: its matched rows (the preview) and apply progress.
+
+    Nothing reaches the user's ratings or watchlist until the preview is confirmed; then a
+    background job applies the chosen rows and records its progress here for the progress bar.
+    """
+
+    class Source(models.TextChoices):
+        LETTERBOXD = "letterboxd", "Letterboxd"
+        IMDB = "imdb", "IMDb"
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", "Waiting for confirmation"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="history_imports")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    filename = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREVIEW)
+    rows = models.JSONField(default=list, help_text="Parsed and matched rows, as shown in the preview.")
+    total = models.PositiveIntegerField(default=0, help_text="Rows to apply once confirmed.")
+    done = models.PositiveIntegerField(default=0)
+    ratings_saved = models.PositiveIntegerField(default=0)
+    watchlist_saved = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_source_display()} import #{self.pk} ({self.get_status_display()})"
