@@ -1,0 +1,1 @@
+"""Readers and importers for MovieLens releases and movie metadata files."""

@@ -1,0 +1,470 @@
+"""Read MovieLens releases in every published layout, streaming and strictly validated.
+
+open_release(path) takes a folder or the publisher's .zip and returns a Release whose
+iterators yield plain records. Nothing here touches the database: the importer, the
+evaluation code and the benchmarks all read releases through this module.
+
+Every malformed input raises ReleaseError naming the file, the line and the reason.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+VALID_SCORES = frozenset(x / 2 for x in range(1, 11))
+NO_GENRES = {"(no genres listed)", "unknown", ""}
+# ml-100k/ml-1m spell it "Children's"; the CSV releases "Children". One catalogue, one name.
+GENRE_ALIASES = {"Children's": "Children"}
+
+# ml-1m users.dat codes (its README).
+ML1M_AGE_RANGES = {1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+"}
+ML1M_AGE_MIDPOINTS = {1: 16, 18: 21, 25: 30, 35: 40, 45: 47, 50: 53, 56: 60}
+ML1M_OCCUPATIONS = {
+    0: "other", 1: "academic/educator", 2: "artist", 3: "clerical/admin", 4: "college/grad student",
+    5: "customer service", 6: "doctor/health care", 7: "executive/managerial", 8: "farmer",
+    9: "homemaker", 10: "K-12 student", 11: "lawyer", 12: "programmer", 13: "retired",
+    14: "sales/marketing", 15: "scientist", 16: "self-employed", 17: "technician/engineer",
+    18: "tradesman/craftsman", 19: "unemployed", 20: "writer",
+}
+# Years the ratings were collected: turns an age at rating time into an approximate birth year.
+COLLECTION_YEAR = {"ml-100k": 1998, "ml-1m": 2000}
+
+# Articles MovieLens moves to the end of a title ("Matrix, The"), in the languages it has.
+_ARTICLES = (
+    "The|A|An|Le|La|Les|L'|Il|Lo|Gli|Un|Une|Uno|Una|Das|Der|Die|Den|Det|Ein|Eine|El|Los|Las|"
+    "O|Os|As|De|Het|Ett|Ta|Hai|Az"
+)
+_TRAILING_ARTICLE = re.compile(rf"^(?P<rest>.+), (?P<article>{_ARTICLES})$")
+_YEAR_SUFFIX = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-–]\s*(?:\d{4})?)?\)\s*$")
+_TRAILING_PARENS = re.compile(r"^(?P<rest>.+?)\s*\((?P<inner>[^()]+)\)\s*$")
+
+
+class ReleaseError(ValueError):
+    """A release file is malformed: says which file, which line and why."""
+
+    def __init__(self, file: str, line: int | None, reason: str):
+        self.file, self.line, self.reason = file, line, reason
+        where = f"{file}, line {line}" if line else file
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class MovieRecord:
+    movielens_id: int
+    title: str
+    year: int | None
+    alternative_titles: tuple[str, ...] = ()
+    genres: tuple[str, ...] = ()
+    imdb_id: str | None = None
+    tmdb_id: int | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    external_id: str
+    gender: str = ""
+    age: int | None = None
+    age_range: str = ""
+    birth_year: int | None = None
+    occupation: str = ""
+    zip_code: str = ""
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    user_external_id: str
+    movie_external_id: int
+    tag: str
+    timestamp: int
+
+
+def move_article(title: str) -> str:
+    """'Matrix, The' -> 'The Matrix'; "Avventura, L'" -> "L'Avventura"."""
+    match = _TRAILING_ARTICLE.match(title.strip())
+    if not match:
+        return title.strip()
+    article = match["article"]
+    return f"{article}{match['rest']}" if article.endswith("'") else f"{article} {match['rest']}"
+
+
+def parse_title(raw: str) -> tuple[str, int | None, tuple[str, ...]]:
+    """Split a MovieLens title into (readable title, year, alternative titles).
+
+    "Cité des enfants perdus, La (City of Lost Children, The) (1995)" ->
+    ("La Cité des enfants perdus", 1995, ("The City of Lost Children",)).
+    """
+    text = raw.strip()
+    year = None
+    match = _YEAR_SUFFIX.match(text)
+    if match:
+        text, year = match["title"], int(match["year"])
+    alternatives = []
+    while (match := _TRAILING_PARENS.match(text)) and not text.startswith("("):
+        inner = match["inner"].strip()
+        if inner.lower().startswith("a.k.a."):
+            inner = inner[6:].strip()
+        if not inner:
+            break
+        alternatives.insert(0, move_article(inner))
+        text = match["rest"]
+    title = move_article(text) or raw.strip()
+    return title, year, tuple(alt for alt in alternatives if alt != title)
+
+
+@dataclass
+class _Format:
+    name: str
+    movies: str
+    ratings: str
+    tags: str | None = None
+    users: str | None = None
+    links: str | None = None
+    extra: tuple[str, ...] = field(default=())
+
+
+FORMATS = (
+    _Format("csv-latest", "movies.csv", "ratings.csv", tags="tags.csv", links="links.csv"),
+    _Format("ml-100k", "u.item", "u.data", users="u.user", extra=("u.genre",)),
+    _Format("ml-1m", "movies.dat", "ratings.dat", users="users.dat"),
+    _Format("ml-10m", "movies.dat", "ratings.dat", tags="tags.dat"),
+)
+
+
+class _Files:
+    """The files of a release, in a folder (possibly one level down) or a zip archive."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._zip = None
+        self._names: dict[str, str] = {}
+        if path.is_file():
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except zipfile.BadZipFile as exc:
+                raise ReleaseError(path.name, None, f"not a MovieLens folder or zip archive ({exc})") from exc
+            for name in self._zip.namelist():
+                base = name.rsplit("/", 1)[-1]
+                if base and not name.startswith("__MACOSX") and name.count("/") <= 1:
+                    self._names.setdefault(base, name)
+        elif path.is_dir():
+            for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
+                for child in folder.iterdir():
+                    if child.is_file():
+                        self._names.setdefault(child.name, str(child))
+                if self._names:
+                    break
+        else:
+            raise ReleaseError(str(path), None, "no such file or folder")
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    def open(self, name: str):
+        if self._zip is not None:
+            return self._zip.open(self._names[name])
+        return open(self._names[name], "rb")
+
+
+def _lines(files: _Files, name: str, encoding: str, skip_header: bool = False) -> Iterator[tuple[int, str]]:
+    """(line number, text without newline) for each non-empty line, decoding strictly."""
+    with files.open(name) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ReleaseError(
+                    name, number, f"bad encoding: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
+            if "\x00" in text:
+                raise ReleaseError(name, number, "bad encoding: contains NUL bytes (binary data?)")
+            text = text.rstrip("\r\n")
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            if skip_header and number == 1:
+                continue
+            if text.strip():
+                yield number, text
+
+
+def _detect_encoding(files: _Files, name: str) -> str:
+    """UTF-8 if the whole file is valid UTF-8, else Latin-1 (what ml-100k/ml-1m/ml-10m use)."""
+    with files.open(name) as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+_OTHER_DELIMITERS = (",", ";", "\t", "|", "::")
+
+
+def _split(name: str, number: int, text: str, sep: str, expected: int, exact: bool = True) -> list[str]:
+    parts = text.split(sep)
+    if len(parts) == expected or (not exact and len(parts) > expected):
+        return parts
+    if len(parts) == 1:
+        for other in _OTHER_DELIMITERS:
+            if other != sep and other in text:
+                raise ReleaseError(name, number, f"wrong delimiter: expected {sep!r} between fields, found {other!r}")
+    if len(parts) < expected:
+        raise ReleaseError(name, number, f"truncated row: expected {expected} fields, found {len(parts)}")
+    raise ReleaseError(name, number, f"too many fields: expected {expected}, found {len(parts)}")
+
+
+def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a comma-separated file whose first line must be `header`."""
+    lines = _lines(files, name, "utf-8")
+    first = next(lines, None)
+    if first is None:
+        raise ReleaseError(name, 1, "empty file: expected a header line")
+    number, text = first
+    found = next(csv.reader([text]))
+    if found != header:
+        if len(found) == 1:
+            for other in _OTHER_DELIMITERS:
+                if other != "," and other in text:
+                    raise ReleaseError(name, number, f"wrong delimiter: expected ',' between fields, found {other!r}")
+        raise ReleaseError(name, number, f"unexpected header {','.join(found)!r}: expected {','.join(header)!r}")
+    expected = len(header)
+    for number, text in lines:
+        if '"' in text:
+            row = next(csv.reader([text]))
+        else:
+            row = text.split(",")
+        if len(row) != expected:
+            _split(name, number, text, ",", expected)
+            raise ReleaseError(name, number, f"expected {expected} fields, found {len(row)}")
+        yield number, row
+
+
+def _int(name: str, number: int, value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ReleaseError(name, number, f"{what} is not a whole number: {value!r}") from None
+
+
+def _score(name: str, number: int, value: str) -> float:
+    try:
+        score = float(value)
+    except ValueError:
+        raise ReleaseError(name, number, f"rating is not a number: {value!r}") from None
+    if score not in VALID_SCORES:
+        raise ReleaseError(name, number, f"rating {value} outside the scale (0.5 to 5.0 in half stars)")
+    return score
+
+
+class Release:
+    """One MovieLens release. Iterators stream the files; each call reads them afresh."""
+
+    def __init__(self, path: Path, files: _Files, fmt: _Format):
+        self.path, self._files, self._format = path, files, fmt
+        self.format = fmt.name
+        self._movie_ids: frozenset[int] | None = None
+        self._encodings: dict[str, str] = {}
+
+    def __repr__(self):
+        return f"<Release {self.format} at {self.path}>"
+
+    @property
+    def has_users(self) -> bool:
+        return self._format.users is not None
+
+    @property
+    def has_tags(self) -> bool:
+        return self._format.tags is not None and self._files.has(self._format.tags)
+
+    def _encoding(self, name: str) -> str:
+        if self.format == "csv-latest":
+            return "utf-8"
+        if name not in self._encodings:
+            self._encodings[name] = _detect_encoding(self._files, name)
+        return self._encodings[name]
+
+    def movie_ids(self) -> frozenset[int]:
+        """MovieLens ids of every movie in the release (validates the movies file)."""
+        if self._movie_ids is None:
+            self._movie_ids = frozenset(movie.movielens_id for movie in self.iter_movies())
+        return self._movie_ids
+
+    # --- movies -------------------------------------------------------------------------
+    def iter_movies(self) -> Iterator[MovieRecord]:
+        """Every movie with its readable title, year, alternative titles, genres and ids."""
+        if self.format == "csv-latest":
+            yield from self._csv_movies()
+        elif self.format == "ml-100k":
+            yield from self._ml100k_movies()
+        else:
+            yield from self._dat_movies()
+
+    def _check_unique(self, seen: set, name: str, number: int, movie_id: int) -> None:
+        if movie_id in seen:
+            raise ReleaseError(name, number, f"movie id {movie_id} appears twice")
+        seen.add(movie_id)
+
+    def _movie(self, movie_id, raw_title, genres, **ids) -> MovieRecord:
+        title, year, alternatives = parse_title(raw_title)
+        genres = tuple(dict.fromkeys(GENRE_ALIASES.get(g, g) for g in genres if g not in NO_GENRES))
+        return MovieRecord(movie_id, title, year, alternatives, genres, **ids)
+
+    def _csv_movies(self) -> Iterator[MovieRecord]:
+        links = self._links()
+        seen: set[int] = set()
+        name = self._format.movies
+        for number, (movie_id, title, genres) in _csv_rows(self._files, name, ["movieId", "title", "genres"]):
+            movie_id = _int(name, number, movie_id, "movieId")
+            self._check_unique(seen, name, number, movie_id)
+            imdb_id, tmdb_id = links.get(movie_id, (None, None))
+            yield self._movie(movie_id, title, genres.split("|"), imdb_id=imdb_id, tmdb_id=tmdb_id)
+
+    def _links(self) -> dict[int, tuple[str | None, int | None]]:
+        name = self._format.links
+        if not self._files.has(name):
+            return {}
+        links = {}
+        for number, (movie_id, imdb_id, tmdb_id) in _csv_rows(self._files, name, ["movieId", "imdbId", "tmdbId"]):
+            movie_id = _int(name, number, movie_id, "movieId")
+            imdb = f"tt{_int(name, number, imdb_id, 'imdbId'):07d}" if imdb_id.strip() else None
+            tmdb = _int(name, number, tmdb_id, "tmdbId") if tmdb_id.strip() else None
+            links[movie_id] = (imdb, tmdb)
+        return links
+
+    def _genre_names_100k(self) -> list[str]:
+        name = "u.genre"
+        by_index = {}
+        for number, text in _lines(self._files, name, self._encoding(name)):
+            genre, index = _split(name, number, text, "|", 2)
+            by_index[_int(name, number, index, "genre index")] = genre
+        return [by_index[i] for i in sorted(by_index)]
+
+    def _ml100k_movies(self) -> Iterator[MovieRecord]:
+        name = self._format.movies
+        genre_names = self._genre_names_100k() if self._files.has("u.genre") else []
+        seen: set[int] = set()
+        for number, text in _lines(self._files, name, self._encoding(name)):
+            parts = _split(name, number, text, "|", 5 + len(genre_names or [0] * 19))
+            movie_id = _int(name, number, parts[0], "movie id")
+            self._check_unique(seen, name, number, movie_id)
+            flags = parts[5:]
+            if any(flag not in ("0", "1") for flag in flags):
+                raise ReleaseError(name, number, "genre flags must be 0 or 1")
+            genres = [genre for genre, flag in zip(genre_names, flags) if flag == "1"]
+            record = self._movie(movie_id, parts[1], genres)
+            if record.year is None and re.search(r"\d{4}$", parts[2]):
+                record = MovieRecord(**{**record.__dict__, "year": int(parts[2][-4:])})
+            yield record
+
+    def _dat_movies(self) -> Iterator[MovieRecord]:
+        name = self._format.movies
+        seen: set[int] = set()
+        for number, text in _lines(self._files, name, self._encoding(name)):
+            movie_id, title, genres = _split(name, number, text, "::", 3)
+            movie_id = _int(name, number, movie_id, "movie id")
+            self._check_unique(seen, name, number, movie_id)
+            yield self._movie(movie_id, title, genres.split("|"))
+
+    # --- ratings ------------------------------------------------------------------------
+    def iter_ratings(self) -> Iterator[tuple[str, int, float, int]]:
+        """(user external id, movie external id, stars, unix timestamp) for every rating.
+
+        Streams the file; rejects ratings outside the half-star scale, ratings of movies the
+        release does not have, and a user rating the same movie twice in their block.
+        """
+        known = self.movie_ids()
+        name = self._format.ratings
+        if self.format == "csv-latest":
+            rows = _csv_rows(self._files, name, ["userId", "movieId", "rating", "timestamp"])
+        else:
+            sep = "\t" if self.format == "ml-100k" else "::"
+            rows = ((n, _split(name, n, text, sep, 4)) for n, text in _lines(self._files, name, "utf-8"))
+        current_user, seen_movies = None, set()
+        for number, (user, movie, score, timestamp) in rows:
+            movie_id = _int(name, number, movie, "movie id")
+            if movie_id not in known:
+                raise ReleaseError(name, number, f"rating for an unknown movie {movie_id} (not in {self._format.movies})")
+            stars = _score(name, number, score)
+            user = user.strip()
+            if not user.isdigit():
+                raise ReleaseError(name, number, f"user id is not a whole number: {user!r}")
+            if user != current_user:
+                current_user, seen_movies = user, set()
+            if movie_id in seen_movies:
+                raise ReleaseError(name, number, f"user {user} rates movie {movie_id} twice")
+            seen_movies.add(movie_id)
+            yield user, movie_id, stars, _int(name, number, timestamp, "timestamp")
+
+    # --- tags ---------------------------------------------------------------------------
+    def iter_tags(self) -> Iterator[TagRecord]:
+        """Free-text tags users put on movies (empty for releases without a tags file)."""
+        if not self.has_tags:
+            return
+        known = self.movie_ids()
+        name = self._format.tags
+        if self.format == "csv-latest":
+            rows = _csv_rows(self._files, name, ["userId", "movieId", "tag", "timestamp"])
+        else:
+            rows = (
+                (n, _split(name, n, text, "::", 4))
+                for n, text in _lines(self._files, name, self._encoding(name))
+            )
+        for number, (user, movie, tag, timestamp) in rows:
+            movie_id = _int(name, number, movie, "movie id")
+            if movie_id not in known:
+                raise ReleaseError(name, number, f"tag for an unknown movie {movie_id} (not in {self._format.movies})")
+            _int(name, number, user, "user id")
+            yield TagRecord(user.strip(), movie_id, tag.strip(), _int(name, number, timestamp, "timestamp"))
+
+    # --- users --------------------------------------------------------------------------
+    def iter_users(self) -> Iterator[UserRecord]:
+        """Users with demographics (ml-100k, ml-1m); other releases only know user ids."""
+        name = self._format.users
+        if name is None or not self._files.has(name):
+            return
+        sep = "|" if self.format == "ml-100k" else "::"
+        for number, text in _lines(self._files, name, self._encoding(name)):
+            user, a, b, c, zip_code = _split(name, number, text, sep, 5)
+            _int(name, number, user, "user id")
+            if self.format == "ml-100k":
+                age, gender, occupation = _int(name, number, a, "age"), b, c
+                age_range = ""
+            else:
+                gender, code = a, _int(name, number, b, "age")
+                if code not in ML1M_AGE_RANGES:
+                    raise ReleaseError(name, number, f"unknown age code {code}")
+                occupation_code = _int(name, number, c, "occupation")
+                if occupation_code not in ML1M_OCCUPATIONS:
+                    raise ReleaseError(name, number, f"unknown occupation code {occupation_code}")
+                age, age_range = ML1M_AGE_MIDPOINTS[code], ML1M_AGE_RANGES[code]
+                occupation = ML1M_OCCUPATIONS[occupation_code]
+            if gender not in ("M", "F"):
+                raise ReleaseError(name, number, f"gender must be M or F, found {gender!r}")
+            birth_year = COLLECTION_YEAR[self.format] - age if age else None
+            if occupation == "none":
+                occupation = ""
+            yield UserRecord(user.strip(), gender, age, age_range, birth_year, occupation, zip_code.strip())
+
+
+def open_release(path) -> Release:
+    """Open a MovieLens release (folder or .zip) and detect its layout.
+
+    Raises ReleaseError when the path holds no known release.
+    """
+    path = Path(path)
+    files = _Files(path)
+    for fmt in FORMATS:
+        if files.has(fmt.movies) and files.has(fmt.ratings):
+            if fmt.name == "ml-1m" and not files.has("users.dat"):
+                continue
+            return Release(path, files, fmt)
+    raise ReleaseError(
+        path.name, None,
+        "no MovieLens release found: expected movies.csv + ratings.csv, u.item + u.data, "
+        "or movies.dat + ratings.dat",
+    )
