@@ -4,4 +4,8 @@ from accounts import views
 
 app_name = "accounts"
 
-urlpatterns = []
+urlpatterns = [
+    path("profile/", views.profile, name="profile"),
+    path("export/", views.export_data, name="export"),
+    path("delete/", views.delete_account, name="delete"),
+]

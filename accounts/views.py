@@ -1,1 +1,61 @@
-"""HTML views."""
+"""Account pages of our own: profile, data export, account deletion (allauth does the rest)."""
+import json
+
+from allauth.account.adapter import get_adapter
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import selectors, services
+from accounts.forms import DeleteAccountForm, ProfileForm
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    """The user's demographics (editable) and a summary of their activity."""
+    if request.method == "POST":
+        form = ProfileForm(request.POST, instance=request.user)
+        if form.is_valid():
+            services.update_profile(user=request.user, **{name: form.cleaned_data[name] for name in form.fields})
+            messages.success(request, "Your profile has been saved.")
+            return redirect("accounts:profile")
+        # A rejected form must not leave half-applied values on request.user.
+        request.user.refresh_from_db()
+    else:
+        form = ProfileForm(instance=request.user)
+    context = {"form": form, **selectors.user_activity(request.user)}
+    return render(request, "accounts/profile.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def export_data(request):
+    """"Download my data": everything we hold about the user as a JSON attachment."""
+    data = selectors.export_user_data(request.user)
+    data["exported_at"] = timezone.now().isoformat()
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False),
+        content_type="application/json; charset=utf-8",
+    )
+    filename = f"movierec-data-{timezone.now():%Y%m%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_account(request):
+    """Confirm with the current password (or the email), then delete the account for good."""
+    form = DeleteAccountForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        services.delete_account(user=request.user)
+        get_adapter(request).logout(request)
+        messages.success(request, "Your account, your ratings and your lists have been deleted.")
+        return redirect("/")
+    status = 400 if form.errors else 200
+    return render(request, "accounts/delete_account.html", {"form": form}, status=status)

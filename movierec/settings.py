@@ -178,6 +178,12 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
 }
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# A duplicate sign-up email is answered with a form error, as the product asks, at the price of
+# revealing that the address has an account (allauth's default hides it).
+ACCOUNT_PREVENT_ENUMERATION = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[movierec] "
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

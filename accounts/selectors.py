@@ -1,0 +1,67 @@
+"""Read-only queries about a user's account and activity."""
+from django.db.models import Avg, Count
+
+from catalog.models import NotInterested, Rating, WatchlistEntry
+
+
+def user_activity(user, *, recent=10) -> dict:
+    """What the profile page shows: rating count and mean, recent ratings, list sizes."""
+    totals = Rating.objects.filter(user=user).aggregate(count=Count("id"), mean=Avg("score"))
+    recent_ratings = list(
+        Rating.objects.filter(user=user).select_related("movie").order_by("-updated_at", "-id")[:recent]
+    )
+    return {
+        "rating_count": totals["count"],
+        "rating_mean": totals["mean"],
+        "recent_ratings": recent_ratings,
+        "watchlist_count": WatchlistEntry.objects.filter(user=user).count(),
+        "not_interested_count": NotInterested.objects.filter(user=user).count(),
+    }
+
+
+def _movie_reference(movie) -> dict:
+    return {
+        "id": movie.pk,
+        "title": movie.title,
+        "year": movie.year,
+        "movielens_id": movie.movielens_id,
+        "imdb_id": movie.imdb_id,
+        "tmdb_id": movie.tmdb_id,
+    }
+
+
+def _list_entries(model, user) -> list[dict]:
+    entries = model.objects.filter(user=user).select_related("movie").order_by("added_at", "id")
+    return [{"movie": _movie_reference(e.movie), "added_at": e.added_at.isoformat()} for e in entries]
+
+
+def export_user_data(user) -> dict:
+    """Everything movierec holds about one user, as JSON-serialisable data ("download my data")."""
+    ratings = Rating.objects.filter(user=user).select_related("movie").order_by("created_at", "id")
+    return {
+        "profile": {
+            "email": user.email,
+            "date_joined": user.date_joined.isoformat(),
+            "last_login": user.last_login.isoformat() if user.last_login else None,
+            "birth_year": user.birth_year,
+            "gender": user.gender,
+            "occupation": user.occupation,
+            "country": user.country,
+            "source": user.source,
+        },
+        "ratings": [
+            {
+                "movie": _movie_reference(r.movie),
+                "score": r.score,
+                "created_at": r.created_at.isoformat(),
+                "updated_at": r.updated_at.isoformat(),
+            }
+            for r in ratings
+        ],
+        "tags": [
+            {"movie": _movie_reference(t.movie), "tag": t.tag, "created_at": t.created_at.isoformat()}
+            for t in user.tags.select_related("movie").order_by("created_at", "id")
+        ],
+        "watchlist": _list_entries(WatchlistEntry, user),
+        "not_interested": _list_entries(NotInterested, user),
+    }
