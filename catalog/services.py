@@ -1,8 +1,88 @@
 """Services that write the catalogue: ratings, lists, and the denormalised movie statistics."""
-from django.db import connection
-from django.db.models import Avg, Count
+from decimal import Decimal, InvalidOperation
 
-from catalog.models import Movie, Rating
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Avg, Count
+from django.utils import timezone
+
+from catalog.models import HALF_STARS, Movie, NotInterested, Rating, WatchlistEntry
+from recommendations.feedback import user_feedback_changed
+
+RATING_RULE = "A rating is 0.5 to 5 stars in half-star steps (0.5, 1, 1.5 … 5)."
+
+
+def validate_score(score) -> float:
+    """Return score as a float if it is a half-star value from 0.5 to 5.0, else raise ValidationError."""
+    try:
+        value = Decimal(str(score).strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{score!r} is not a number. {RATING_RULE}", code="not_a_number")
+    if not value.is_finite() or float(value) not in HALF_STARS:
+        raise ValidationError(f"{score} is not a valid rating. {RATING_RULE}", code="out_of_range")
+    return float(value)
+
+
+def _notify_feedback_changed(user_id: int) -> None:
+    transaction.on_commit(lambda: user_feedback_changed(user_id))
+
+
+@transaction.atomic
+def rate_movie(*, user, movie, score) -> Rating:
+    """Create or change the user's rating of movie; keeps the movie's statistics current.
+
+    Raises ValidationError (nothing stored) when score is not a half-star value in 0.5..5.0.
+    """
+    value = validate_score(score)
+    now = timezone.now()
+    rating, created = Rating.objects.get_or_create(
+        user=user, movie=movie, defaults={"score": value, "created_at": now, "updated_at": now}
+    )
+    if not created and rating.score != value:
+        rating.score = value
+        rating.updated_at = now
+        rating.save(update_fields=["score", "updated_at"])
+    refresh_movie_stats([movie.pk])
+    _notify_feedback_changed(user.pk)
+    return rating
+
+
+@transaction.atomic
+def remove_rating(*, user, movie) -> bool:
+    """Delete the user's rating of movie if there is one; returns whether one was deleted."""
+    deleted, _ = Rating.objects.filter(user=user, movie=movie).delete()
+    if deleted:
+        refresh_movie_stats([movie.pk])
+        _notify_feedback_changed(user.pk)
+    return bool(deleted)
+
+
+def add_to_watchlist(*, user, movie) -> WatchlistEntry:
+    """Put movie on the user's watchlist (no-op if it is already there)."""
+    entry, _ = WatchlistEntry.objects.get_or_create(user=user, movie=movie)
+    return entry
+
+
+def remove_from_watchlist(*, user, movie) -> None:
+    """Take movie off the user's watchlist (no-op if it is not there)."""
+    WatchlistEntry.objects.filter(user=user, movie=movie).delete()
+
+
+@transaction.atomic
+def hide_movie(*, user, movie) -> NotInterested:
+    """Mark movie as "not interested": it is never recommended to this user again."""
+    entry, created = NotInterested.objects.get_or_create(user=user, movie=movie)
+    if created:
+        _notify_feedback_changed(user.pk)
+    return entry
+
+
+@transaction.atomic
+def unhide_movie(*, user, movie) -> None:
+    """Undo hide_movie: the movie may be recommended again."""
+    deleted, _ = NotInterested.objects.filter(user=user, movie=movie).delete()
+    if deleted:
+        _notify_feedback_changed(user.pk)
 
 
 def refresh_movie_stats(movie_ids=None) -> None:
