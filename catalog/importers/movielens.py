@@ -1,0 +1,347 @@
+"""Import a MovieLens release into the catalogue: validate everything, then write it at once.
+
+Phase 1 streams every file through catalog.importers.formats (which rejects malformed input
+with file, line and reason) into temporary staging tables; nothing in the catalogue changes.
+Phase 2 merges the staging tables in one transaction with set-based upserts keyed on
+movielens_id, (source, external_id), (user, movie) and (user, movie, tag), so a re-import
+changes nothing, a newer release updates and adds, and a killed import leaves no trace.
+On PostgreSQL the staging tables are filled with COPY; on SQLite with batched executemany.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+from tqdm import tqdm
+
+from catalog.importers.formats import MovieRecord, Release, open_release
+from catalog.models import Genre, Movie, Rating, Tag
+from catalog.services import refresh_movie_stats
+from catalog.text import normalize
+
+BATCH_ROWS = 50_000
+RATING_STAGE = "import_rating_stage"
+TAG_STAGE = "import_tag_stage"
+TAG_MAX_LENGTH = Tag._meta.get_field("tag").max_length
+
+
+@dataclass
+class ImportSummary:
+    format: str = ""
+    movies_in_file: int = 0
+    movies_created: int = 0
+    movies_updated: int = 0
+    users_in_file: int = 0
+    users_created: int = 0
+    users_updated: int = 0
+    ratings_in_file: int = 0
+    ratings_written: int = 0
+    tags_in_file: int = 0
+    tags_written: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"Release format: {self.format}",
+            f"Movies:  {self.movies_in_file:>10,} in the release, {self.movies_created:,} new, {self.movies_updated:,} updated",
+            f"Users:   {self.users_in_file:>10,} in the release, {self.users_created:,} new, {self.users_updated:,} updated",
+            f"Ratings: {self.ratings_in_file:>10,} in the release, {self.ratings_written:,} new or changed",
+            f"Tags:    {self.tags_in_file:>10,} in the release, {self.tags_written:,} new",
+        ]
+        if self.skipped:
+            lines.append("Skipped:")
+            lines += [f"  {count:,} {reason}" for reason, count in self.skipped.most_common()]
+        else:
+            lines.append("Skipped: none")
+        return lines
+
+
+def _bar(progress: bool, desc: str, total=None):
+    return tqdm(desc=desc, total=total, unit=" rows", unit_scale=True, disable=not progress, mininterval=0.5)
+
+
+def import_movielens(path, *, progress: bool = True) -> ImportSummary:
+    """Import the MovieLens release at `path` (folder or .zip); see the module docstring.
+
+    Raises catalog.importers.formats.ReleaseError, before any write, on malformed input.
+    """
+    release = open_release(path)
+    summary = ImportSummary(format=release.format)
+    movies = _read_movies(release, summary, progress)
+    users = {user.external_id: user for user in release.iter_users()}
+    _create_stages()
+    try:
+        rating_users = _stage_ratings(release, summary, progress)
+        tag_users = _stage_tags(release, summary, progress)
+        summary.users_in_file = len(set(users) | rating_users | tag_users)
+        with transaction.atomic():
+            movie_ids = _upsert_movies(movies, summary, progress)
+            _link_genres(movies, movie_ids)
+            _upsert_users(users, rating_users | tag_users, summary)
+            summary.ratings_written = _merge_ratings(progress)
+            summary.tags_written = _merge_tags(progress)
+        refresh_movie_stats()
+    finally:
+        _drop_stages()
+    return summary
+
+
+# --- phase 1: read and validate ---------------------------------------------------------
+def _read_movies(release: Release, summary: ImportSummary, progress: bool) -> list[MovieRecord]:
+    movies, seen_tmdb, seen_imdb = [], set(), set()
+    for movie in tqdm(release.iter_movies(), desc="Reading movies", unit=" rows", disable=not progress):
+        # links.csv occasionally maps two MovieLens movies to one TMDB/IMDb id; the first keeps it.
+        if movie.tmdb_id is not None:
+            if movie.tmdb_id in seen_tmdb:
+                summary.skipped["duplicate tmdbId in links.csv (the movie imports without it)"] += 1
+                movie = MovieRecord(**{**movie.__dict__, "tmdb_id": None})
+            seen_tmdb.add(movie.tmdb_id)
+        if movie.imdb_id is not None:
+            if movie.imdb_id in seen_imdb:
+                summary.skipped["duplicate imdbId in links.csv (the movie imports without it)"] += 1
+                movie = MovieRecord(**{**movie.__dict__, "imdb_id": None})
+            seen_imdb.add(movie.imdb_id)
+        if movie.year is not None and not 1870 <= movie.year <= 2100:
+            summary.skipped["implausible year (the movie imports without it)"] += 1
+            movie = MovieRecord(**{**movie.__dict__, "year": None})
+        movies.append(movie)
+    summary.movies_in_file = len(movies)
+    return movies
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _create_stages() -> None:
+    _drop_stages()
+    temp = "TEMPORARY" if _is_postgres() else "TEMP"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE {temp} TABLE {RATING_STAGE} (user_ext varchar(64) NOT NULL, movie_ml integer NOT NULL, "
+            "score double precision NOT NULL, ts bigint NOT NULL)"
+        )
+        cursor.execute(
+            f"CREATE {temp} TABLE {TAG_STAGE} (user_ext varchar(64) NOT NULL, movie_ml integer NOT NULL, "
+            f"tag varchar({TAG_MAX_LENGTH}) NOT NULL, ts bigint NOT NULL)"
+        )
+
+
+def _drop_stages() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RATING_STAGE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {TAG_STAGE}")
+
+
+class _Stager:
+    """Appends rows to a staging table in large batches: COPY on PostgreSQL, executemany elsewhere."""
+
+    def __init__(self, table: str, columns: tuple[str, ...]):
+        self.table, self.columns, self.rows = table, columns, []
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        with connection.cursor() as cursor:
+            if _is_postgres():
+                with cursor.cursor.copy(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN") as copy:
+                    for row in self.rows:
+                        copy.write_row(row)
+            else:
+                placeholders = ", ".join("%s" for _ in self.columns)
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({placeholders})", self.rows
+                )
+        self.rows = []
+
+
+def _stage_ratings(release: Release, summary: ImportSummary, progress: bool) -> set[str]:
+    users: set[str] = set()
+    stager = _Stager(RATING_STAGE, ("user_ext", "movie_ml", "score", "ts"))
+    with _bar(progress, "Validating and staging ratings") as bar:
+        for row in release.iter_ratings():
+            users.add(row[0])
+            stager.add(row)
+            bar.update()
+        stager.flush()
+        summary.ratings_in_file = bar.n
+    return users
+
+
+def _stage_tags(release: Release, summary: ImportSummary, progress: bool) -> set[str]:
+    users: set[str] = set()
+    stager = _Stager(TAG_STAGE, ("user_ext", "movie_ml", "tag", "ts"))
+    with _bar(progress, "Validating and staging tags") as bar:
+        for tag in release.iter_tags():
+            bar.update()
+            if not tag.tag:
+                summary.skipped["empty tag"] += 1
+                continue
+            if len(tag.tag) > TAG_MAX_LENGTH:
+                summary.skipped[f"tag longer than {TAG_MAX_LENGTH} characters"] += 1
+                continue
+            users.add(tag.user_external_id)
+            stager.add((tag.user_external_id, tag.movie_external_id, tag.tag, tag.timestamp))
+        stager.flush()
+        summary.tags_in_file = bar.n
+    return users
+
+
+# --- phase 2: write -----------------------------------------------------------------------
+_MOVIE_FIELDS = ("title", "alternative_titles", "year", "imdb_id", "tmdb_id")
+
+
+def _upsert_movies(movies: list[MovieRecord], summary: ImportSummary, progress: bool) -> dict[int, int]:
+    """Create new movies and update changed ones; returns {movielens_id: Movie.pk}."""
+    existing = {m.movielens_id: m for m in Movie.objects.filter(movielens_id__isnull=False).only("id", "movielens_id", *_MOVIE_FIELDS)}
+    # A movie already in the catalogue under its IMDb/TMDB id (e.g. from metadata) is adopted.
+    by_imdb = dict(Movie.objects.filter(movielens_id__isnull=True, imdb_id__isnull=False).values_list("imdb_id", "pk"))
+    by_tmdb = dict(Movie.objects.filter(movielens_id__isnull=True, tmdb_id__isnull=False).values_list("tmdb_id", "pk"))
+    to_create, to_update = [], []
+    for record in tqdm(movies, desc="Writing movies", unit=" rows", disable=not progress):
+        values = {
+            "title": record.title[:300],
+            "alternative_titles": "\n".join(record.alternative_titles),
+            "year": record.year,
+            "imdb_id": record.imdb_id,
+            "tmdb_id": record.tmdb_id,
+        }
+        movie = existing.get(record.movielens_id)
+        if movie is None:
+            adopted_pk = by_imdb.get(record.imdb_id) or by_tmdb.get(record.tmdb_id)
+            if adopted_pk:
+                movie = Movie.objects.get(pk=adopted_pk)
+                movie.movielens_id = record.movielens_id
+                to_update.append(movie)
+            else:
+                movie = Movie(movielens_id=record.movielens_id)
+                to_create.append(movie)
+        elif all(getattr(movie, name) == value for name, value in values.items()):
+            continue
+        else:
+            to_update.append(movie)
+        for name, value in values.items():
+            setattr(movie, name, value)
+        movie.search_title = normalize("\n".join([movie.title, movie.alternative_titles]))
+    # Ids taken by movies that change hands must be freed before they are given to others.
+    if to_update:
+        now = timezone.now()
+        for movie in to_update:
+            movie.updated_at = now
+        Movie.objects.filter(pk__in=[m.pk for m in to_update]).update(imdb_id=None, tmdb_id=None)
+        Movie.objects.bulk_update(
+            to_update, [*_MOVIE_FIELDS, "movielens_id", "search_title", "updated_at"], batch_size=2000
+        )
+    Movie.objects.bulk_create(to_create, batch_size=2000)
+    summary.movies_created, summary.movies_updated = len(to_create), len(to_update)
+    return dict(Movie.objects.filter(movielens_id__isnull=False).values_list("movielens_id", "pk"))
+
+
+def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
+    names = sorted({genre for movie in movies for genre in movie.genres})
+    existing = {g.name for g in Genre.objects.filter(name__in=names)}
+    Genre.objects.bulk_create([Genre(name=n, slug=slugify(n)) for n in names if n not in existing])
+    genre_ids = dict(Genre.objects.filter(name__in=names).values_list("name", "pk"))
+    Link = Movie.genres.through
+    wanted = {(movie_ids[m.movielens_id], genre_ids[g]) for m in movies for g in m.genres}
+    ours = [movie_ids[m.movielens_id] for m in movies]
+    current = set()
+    for start in range(0, len(ours), 5000):
+        current |= set(
+            Link.objects.filter(movie_id__in=ours[start : start + 5000]).values_list("movie_id", "genre_id")
+        )
+    stale = current - wanted
+    for start in range(0, len(stale), 5000):
+        chunk = list(stale)[start : start + 5000]
+        for movie_id, genre_id in chunk:
+            Link.objects.filter(movie_id=movie_id, genre_id=genre_id).delete()
+    Link.objects.bulk_create([Link(movie_id=m, genre_id=g) for m, g in wanted - current], batch_size=5000)
+
+
+def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSummary) -> None:
+    User = get_user_model()
+    source = User.Source.MOVIELENS
+    existing = {u.external_id: u for u in User.objects.filter(source=source)}
+    fields = ("gender", "birth_year", "occupation")
+    to_create, to_update = [], []
+    for external_id in sorted(set(demographics) | external_ids, key=int):
+        record = demographics.get(external_id)
+        values = (
+            {"gender": record.gender, "birth_year": record.birth_year, "occupation": record.occupation[:64]}
+            if record
+            else {}
+        )
+        user = existing.get(external_id)
+        if user is None:
+            to_create.append(
+                User(
+                    username=f"ml-{external_id}",
+                    source=source,
+                    external_id=external_id,
+                    password=make_password(None),
+                    **values,
+                )
+            )
+        elif values and any(getattr(user, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(user, key, value)
+            to_update.append(user)
+    User.objects.bulk_create(to_create, batch_size=2000)
+    User.objects.bulk_update(to_update, fields, batch_size=2000)
+    summary.users_created, summary.users_updated = len(to_create), len(to_update)
+
+
+def _timestamp_sql(column: str) -> str:
+    if _is_postgres():
+        return f"to_timestamp({column})"
+    return f"datetime({column}, 'unixepoch')"
+
+
+def _merge_ratings(progress: bool) -> int:
+    """Upsert staged ratings; only new pairs and changed scores are written. Returns that count."""
+    User = get_user_model()
+    ts = _timestamp_sql("s.ts")
+    rating = Rating._meta.db_table
+    with _bar(progress, "Writing ratings (one set-based upsert)", total=1) as bar, connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {rating} (user_id, movie_id, score, created_at, updated_at)
+                SELECT u.id, m.id, s.score, {ts}, {ts}
+                FROM {RATING_STAGE} s
+                JOIN {User._meta.db_table} u ON u.source = %s AND u.external_id = s.user_ext
+                JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml
+                WHERE true
+                ON CONFLICT (user_id, movie_id) DO UPDATE
+                SET score = excluded.score, updated_at = excluded.updated_at
+                WHERE {rating}.score <> excluded.score""",
+            [User.Source.MOVIELENS],
+        )
+        bar.update()
+        return cursor.rowcount
+
+
+def _merge_tags(progress: bool) -> int:
+    User = get_user_model()
+    ts = _timestamp_sql("s.ts")
+    with _bar(progress, "Writing tags", total=1) as bar, connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {Tag._meta.db_table} (user_id, movie_id, tag, created_at)
+                SELECT u.id, m.id, s.tag, {ts}
+                FROM {TAG_STAGE} s
+                JOIN {User._meta.db_table} u ON u.source = %s AND u.external_id = s.user_ext
+                JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml
+                WHERE true
+                ON CONFLICT (user_id, movie_id, tag) DO NOTHING""",
+            [User.Source.MOVIELENS],
+        )
+        bar.update()
+        return cursor.rowcount
