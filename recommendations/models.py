@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -84,3 +85,15 @@ class HistoryImport(models.Model):
 
     def __str__(self):
         return f"{self.get_source_display()} import #{self.pk} ({self.get_status_display()})"
+
+
+class UserVector(models.Model):
+    """A user's representation re-estimated by fold-in after they rated or hid something."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    vector = models.BinaryField(help_text="float32 LightFM user vector")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"vector of user {self.user_id} for {self.model_version}"

@@ -1,0 +1,105 @@
+"""Training data from the site's database, read with values_list into numpy arrays.
+
+Item features: genres, directors, the top-billed actors (first TOP_BILLED by cast order),
+keywords and tags used on at least MIN_TAG_MOVIES films, decade, plus an identity feature
+per film (added in the fit). User features: gender, age bucket and occupation where known,
+plus genre affinity computed from the ratings in the fit, plus identity.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+import numpy as np
+from django.contrib.auth import get_user_model
+
+from catalog.models import CastMember, Movie, NotInterested, Rating, Tag
+from recommendations.recommender import TrainingData
+
+TOP_BILLED = 4
+MIN_TAG_MOVIES = 3
+
+
+def age_bucket(birth_year: int | None, today: dt.date | None = None) -> str | None:
+    if not birth_year:
+        return None
+    age = (today or dt.date.today()).year - birth_year
+    for limit, label in ((18, "under-18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"), (56, "50-55")):
+        if age < limit:
+            return label
+    return "56+"
+
+
+def user_feature_names(*, gender: str = "", birth_year: int | None = None, occupation: str = "") -> list[str]:
+    """Demographic feature names of one user (empty values are simply absent)."""
+    names = []
+    if gender:
+        names.append(f"gender:{gender}")
+    bucket = age_bucket(birth_year)
+    if bucket:
+        names.append(f"age:{bucket}")
+    if occupation:
+        names.append(f"occupation:{occupation.strip().lower()}")
+    return names
+
+
+def load_training_data() -> TrainingData:
+    """Every movie (rated or not, so new films are recommendable by features) and rating."""
+    movies = list(Movie.objects.order_by("pk").values_list("pk", "title", "year", "synopsis"))
+    item_keys = np.array([m[0] for m in movies], dtype=np.int64)
+    item_pos = {pk: i for i, pk in enumerate(item_keys.tolist())}
+    n_items = len(movies)
+
+    genres = [[] for _ in range(n_items)]
+    directors = [[] for _ in range(n_items)]
+    actors = [[] for _ in range(n_items)]
+    keywords = [[] for _ in range(n_items)]
+    for movie_id, name in Movie.genres.through.objects.values_list("movie_id", "genre__name"):
+        genres[item_pos[movie_id]].append(name)
+    for movie_id, name in Movie.directors.through.objects.values_list("movie_id", "director__name"):
+        directors[item_pos[movie_id]].append(name)
+    for movie_id, name in CastMember.objects.filter(order__lt=TOP_BILLED).values_list("movie_id", "actor__name"):
+        actors[item_pos[movie_id]].append(name)
+    for movie_id, name in Movie.keywords.through.objects.values_list("movie_id", "keyword__name"):
+        keywords[item_pos[movie_id]].append(name)
+    tags = defaultdict(set)
+    for movie_id, tag in Tag.objects.values_list("movie_id", "tag"):
+        tags[item_pos[movie_id]].add(tag.strip().lower())
+    tag_films = Counter(t for ts in tags.values() for t in ts)
+    keyword_films = Counter(k for ks in keywords for k in ks)
+
+    features, texts = [], []
+    for i, (pk, title, year, synopsis) in enumerate(movies):
+        frequent_tags = sorted(t for t in tags.get(i, ()) if tag_films[t] >= MIN_TAG_MOVIES)
+        frequent_keywords = [k for k in keywords[i] if keyword_films[k] >= MIN_TAG_MOVIES]
+        names = [f"genre:{g}" for g in genres[i]] + [f"director:{d}" for d in directors[i]]
+        names += [f"actor:{a}" for a in actors[i]] + [f"keyword:{k}" for k in frequent_keywords]
+        names += [f"tag:{t}" for t in frequent_tags]
+        if year:
+            names.append(f"decade:{year // 10 * 10}")
+        features.append(names)
+        texts.append(" ".join([synopsis or "", " ".join(keywords[i]), " ".join(frequent_tags), " ".join(genres[i]),
+                               " ".join(directors[i]), " ".join(actors[i])]))
+
+    ratings = Rating.objects.order_by("pk").values_list("user_id", "movie_id", "score")
+    ids = np.array(list(ratings), dtype=np.float64).reshape(-1, 3)
+    timestamps = np.array([t.timestamp() for t in Rating.objects.order_by("pk").values_list("updated_at", flat=True)])
+    rated_user_ids = np.unique(ids[:, 0]).astype(np.int64)
+    User = get_user_model()
+    profile_rows = list(User.objects.filter(pk__in=rated_user_ids.tolist()).order_by("pk")
+                        .values_list("pk", "gender", "birth_year", "occupation"))
+    user_keys = np.array([row[0] for row in profile_rows], dtype=np.int64)
+    user_pos = {pk: i for i, pk in enumerate(user_keys.tolist())}
+    user_features = [user_feature_names(gender=g or "", birth_year=b, occupation=o or "") for _, g, b, o in profile_rows]
+    # Both key arrays are sorted, so positions come from one vectorised search.
+    users = np.searchsorted(user_keys, ids[:, 0].astype(np.int64))
+    items = np.searchsorted(item_keys, ids[:, 1].astype(np.int64))
+    scores = ids[:, 2].astype(np.float32)
+    hidden = [(user_pos[u], item_pos[m]) for u, m in NotInterested.objects.values_list("user_id", "movie_id") if u in user_pos]
+    hidden_arr = np.array(hidden, dtype=np.int64).reshape(-1, 2)
+    return TrainingData(
+        user_keys=user_keys, item_keys=item_keys, users=users, items=items, scores=scores, timestamps=timestamps,
+        item_titles=[m[1] for m in movies], item_genres=genres,
+        item_years=np.array([m[2] or 0 for m in movies], dtype=np.int32), item_features=features, item_text=texts,
+        user_features=user_features, hidden_users=hidden_arr[:, 0], hidden_items=hidden_arr[:, 1],
+    )

@@ -1,0 +1,266 @@
+"""The recommender itself: pure numpy/scipy over arrays, no Django.
+
+How stars become training signal (one rule for the site and the evaluation):
+- every rating is an interaction: having rated a film at all says the user chose to watch it,
+  which is what a top-N list has to predict;
+- its weight grows with the stars relative to the user's own mean:
+  ``weight = clip(1 + (score - user_mean) / 2, 0.25, 2)``, so a 5-star film of a harsh rater
+  counts about twice as much as an average one and a 1-star film about a quarter;
+- a rating is *positive* (an anchor for explanations, a liked film for fold-in and genre
+  affinity) when ``score >= 3.5`` or ``score >= user_mean`` with ``score >= 3``;
+- "not interested" is a negative signal: never an interaction, pushed down in the fold-in
+  and never served.
+
+Models: LightFM (WARP) hybrid with identity + metadata features (serves cold users and cold
+movies, supplies item embeddings for explanations and similar movies), EASE (closed form
+item-item, a strong partner on warm items), and a biased matrix factorisation fitted by ALS on
+the explicit stars for the predicted rating. The served score blends per-user standardised
+LightFM and EASE scores.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+POSITIVE_MIN = 3.5
+
+
+# --------------------------------------------------------------------------- interactions
+
+
+def user_means(users: np.ndarray, scores: np.ndarray, n_users: int) -> np.ndarray:
+    """Mean stars per user index (global mean for users without ratings)."""
+    sums = np.bincount(users, weights=scores, minlength=n_users)
+    counts = np.bincount(users, minlength=n_users)
+    global_mean = float(scores.mean()) if len(scores) else 3.5
+    return np.where(counts > 0, sums / np.maximum(counts, 1), global_mean)
+
+
+def interaction_weights(scores: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Weight of each rating as training signal (see the module docstring)."""
+    return np.clip(1.0 + (scores - means) / 2.0, 0.25, 2.0).astype(np.float32)
+
+
+def is_positive(scores: np.ndarray, means: np.ndarray) -> np.ndarray:
+    return (scores >= POSITIVE_MIN) | ((scores >= means) & (scores >= 3.0))
+
+
+def interaction_matrix(users, items, scores, n_users, n_items) -> sp.csr_matrix:
+    """Weighted user x item matrix (float32 CSR)."""
+    means = user_means(users, scores, n_users)
+    weights = interaction_weights(scores, means[users])
+    return sp.csr_matrix((weights, (users, items)), shape=(n_users, n_items), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def feature_matrix(n_rows: int, row_features: list[list[str]], *, identity: bool, identity_weight: float = 1.0,
+                   vocabulary: dict[str, int] | None = None):
+    """Sparse feature matrix: optional identity block, then named features.
+
+    Each row's named features share a total weight of 1 (so many keywords do not drown the
+    identity feature); the identity feature has ``identity_weight``. Returns (matrix, vocab).
+    A given vocabulary is reused (unknown names are dropped) so new rows map to trained features.
+    """
+    if vocabulary is None:
+        vocabulary = {}
+        for names in row_features:
+            for name in names:
+                vocabulary.setdefault(name, len(vocabulary))
+    offset = n_rows if identity else 0
+    rows, cols, vals = [], [], []
+    for r, names in enumerate(row_features):
+        known = [vocabulary[n] for n in dict.fromkeys(names) if n in vocabulary]
+        if identity:
+            rows.append(r), cols.append(r), vals.append(identity_weight)
+        for c in known:
+            rows.append(r), cols.append(offset + c), vals.append(1.0 / len(known))
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, offset + len(vocabulary)), dtype=np.float32)
+    return matrix, vocabulary
+
+
+def genre_affinity_features(users, items, scores, n_users, item_genres: list[list[str]], *, min_ratings=1):
+    """Per-user feature names ``likes:<genre>`` for genres the user rates above their mean."""
+    means = user_means(users, scores, n_users)
+    genre_vocab = sorted({g for gs in item_genres for g in gs})
+    if not genre_vocab:
+        return [[] for _ in range(n_users)]
+    gidx = {g: i for i, g in enumerate(genre_vocab)}
+    rows, cols = [], []
+    for i, gs in enumerate(item_genres):
+        for g in gs:
+            rows.append(i), cols.append(gidx[g])
+    item_genre = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(item_genres), len(genre_vocab)))
+    centred = sp.csr_matrix(((scores - means[users]).astype(np.float32), (users, items)), shape=(n_users, len(item_genres)))
+    seen = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, len(item_genres)))
+    total = np.asarray((centred @ item_genre).todense())
+    count = np.asarray((seen @ item_genre).todense())
+    share = count / np.maximum(count.sum(axis=1, keepdims=True), 1)
+    result = []
+    for u in range(n_users):
+        names = [f"likes:{genre_vocab[g]}" for g in np.flatnonzero((count[u] >= min_ratings) & ((total[u] > 0) | (share[u] >= 0.15)))]
+        result.append(names)
+    return result
+
+
+# --------------------------------------------------------------------------- EASE
+
+
+def fit_ease(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
+    """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal."""
+    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    gram[np.diag_indices_from(gram)] += lam
+    precision = np.linalg.inv(gram)
+    weights = precision / (-np.diag(precision))
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- explicit MF (stars)
+
+
+@dataclass
+class StarsModel:
+    """Biased matrix factorisation on stars fitted by alternating least squares."""
+
+    mean: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    reg: float
+
+    def predict(self, users, items):
+        raw = self.mean + self.user_bias[users] + self.item_bias[items] + np.sum(self.user_factors[users] * self.item_factors[items], axis=1)
+        return np.clip(raw, 0.5, 5.0)
+
+    def fold_in(self, items: np.ndarray, scores: np.ndarray):
+        """(bias, factors) for a user from their ratings, item side fixed. Milliseconds."""
+        if len(items) == 0:
+            return 0.0, np.zeros(self.item_factors.shape[1], np.float32)
+        q = np.hstack([self.item_factors[items], np.ones((len(items), 1), np.float32)])
+        target = scores - self.mean - self.item_bias[items]
+        a = q.T @ q + self.reg * np.eye(q.shape[1])
+        solution = np.linalg.solve(a, q.T @ target)
+        return float(solution[-1]), solution[:-1].astype(np.float32)
+
+
+def fit_stars_model(users, items, scores, n_users, n_items, *, factors=16, reg=8.0, iterations=10, seed=0) -> StarsModel:
+    """ALS for r ≈ μ + b_u + b_i + p_u·q_i (each side solved in closed form per row)."""
+    rng = np.random.default_rng(seed)
+    mean = float(scores.mean()) if len(scores) else 3.5
+    p = rng.normal(0, 0.01, (n_users, factors)).astype(np.float64)
+    q = rng.normal(0, 0.01, (n_items, factors)).astype(np.float64)
+    bu, bi = np.zeros(n_users), np.zeros(n_items)
+    by_user = sp.csr_matrix((scores.astype(np.float64), (users, items)), shape=(n_users, n_items))
+    by_item = by_user.tocsc()
+    eye = np.eye(factors + 1)
+
+    def solve_side(mat, own_f, own_b, other_f, other_b, n):
+        for r in range(n):
+            start, end = mat.indptr[r], mat.indptr[r + 1]
+            if start == end:
+                own_f[r], own_b[r] = 0.0, 0.0
+                continue
+            idx, vals = mat.indices[start:end], mat.data[start:end]
+            x = np.hstack([other_f[idx], np.ones((len(idx), 1))])
+            target = vals - mean - other_b[idx]
+            sol = np.linalg.solve(x.T @ x + reg * eye, x.T @ target)
+            own_f[r], own_b[r] = sol[:-1], sol[-1]
+
+    by_item_csr = by_item.T.tocsr()  # item rows
+    for _ in range(iterations):
+        solve_side(by_user, p, bu, q, bi, n_users)
+        solve_side(by_item_csr, q, bi, p, bu, n_items)
+    return StarsModel(mean, bu.astype(np.float32), bi.astype(np.float32), p.astype(np.float32), q.astype(np.float32), reg)
+
+
+# --------------------------------------------------------------------------- LightFM
+
+
+def fit_lightfm(matrix: sp.csr_matrix, item_features, user_features, *, components=64, epochs=30,
+                learning_rate=0.05, item_alpha=1e-6, user_alpha=1e-6, max_sampled=50, seed=42, threads=2,
+                progress=None):
+    """LightFM WARP on the weighted interaction matrix; returns the fitted model."""
+    from lightfm import LightFM
+
+    model = LightFM(loss="warp", no_components=components, learning_rate=learning_rate, item_alpha=item_alpha,
+                    user_alpha=user_alpha, max_sampled=max_sampled, random_state=seed)
+    coo = matrix.tocoo()
+    binary = sp.coo_matrix((np.ones_like(coo.data), (coo.row, coo.col)), shape=coo.shape)
+    for _ in (progress or (lambda it: it))(range(epochs)):
+        model.fit_partial(binary, user_features=user_features, item_features=item_features, sample_weight=coo,
+                          epochs=1, num_threads=threads)
+    return model
+
+
+def lightfm_representations(model, features):
+    """(biases, embeddings) of rows of a feature matrix: the sums LightFM scores with."""
+    return model.get_item_representations(features) if features is not None else model.get_item_representations()
+
+
+# --------------------------------------------------------------------------- scoring helpers
+
+
+def standardise(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Per-row z-score (over valid entries) so differently scaled models can be blended."""
+    ref = scores if valid is None else np.where(valid, scores, np.nan)
+    mu = np.nanmean(ref, axis=-1, keepdims=True)
+    sd = np.nanstd(ref, axis=-1, keepdims=True)
+    return (scores - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first (argpartition, then sort the k)."""
+    k = min(k, scores.shape[-1])
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+@dataclass
+class FoldIn:
+    """Re-estimates a user's LightFM vector from the item side, holding items fixed.
+
+    Weighted ridge regression towards a prior (the user's feature-based vector): liked films
+    get a positive target, hidden films a negative one, the whole catalogue a weak target of
+    zero (implicit-ALS style, through the precomputed Gram matrix), so it costs one d x d solve.
+    """
+
+    item_vectors: np.ndarray  # n_items x d, centred
+    item_mean: np.ndarray  # d
+    gram: np.ndarray  # d x d of centred vectors, divided by n_items
+    target: float
+    reg: float = 1.0
+    background: float = 1.0
+
+    @classmethod
+    def build(cls, item_vectors: np.ndarray, target: float, reg: float = 1.0):
+        mean = item_vectors.mean(axis=0)
+        centred = item_vectors - mean
+        gram = centred.T @ centred / max(len(centred), 1)
+        return cls(centred.astype(np.float32), mean.astype(np.float32), gram.astype(np.float64), float(target), reg)
+
+    def solve(self, prior: np.ndarray, items: np.ndarray, weights: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        d = self.gram.shape[0]
+        if len(items) == 0:
+            return prior.astype(np.float32)
+        q = self.item_vectors[items].astype(np.float64)
+        w = weights.astype(np.float64)
+        a = self.background * len(items) * self.gram + (q * w[:, None]).T @ q + self.reg * np.eye(d)
+        b = (q * (w * signs * self.target)[:, None]).sum(axis=0) + self.reg * prior
+        return np.linalg.solve(a, b).astype(np.float32)
+
+
+@dataclass
+class Timer:
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,265 @@
+"""The fitted recommender (the artifact a ModelVersion points at) and how it is fitted.
+
+Fitted from a TrainingData (arrays; see recommendations.dataset for the ORM side and
+recommendations.evaluation for MovieLens files), pickled whole into the default storage.
+Serving only does matrix products over the precomputed representations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations import engine
+
+DEFAULT_HYPERPARAMETERS = {
+    "components": 64,
+    "epochs": 30,
+    "learning_rate": 0.05,
+    "item_alpha": 1e-6,
+    "user_alpha": 1e-6,
+    "max_sampled": 50,
+    "ease_lambda": 200.0,
+    "ease_min_count": 2,
+    "ease_max_items": 6000,
+    "blend_lightfm": 0.2,
+    "identity_weight": 1.0,
+    "stars_factors": 16,
+    "stars_reg": 8.0,
+    "stars_iterations": 8,
+    "seed": 42,
+}
+
+
+@dataclass
+class TrainingData:
+    """Everything a fit needs, as arrays indexed 0..n-1 (keys map back to ids)."""
+
+    user_keys: np.ndarray
+    item_keys: np.ndarray
+    users: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    timestamps: np.ndarray
+    item_titles: list[str]
+    item_genres: list[list[str]]
+    item_years: np.ndarray
+    item_features: list[list[str]]  # genre:/director:/actor:/keyword:/tag:/decade: names
+    item_text: list[str]
+    user_features: list[list[str]] = field(default_factory=list)  # gender:/age:/occupation:
+    hidden_users: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    hidden_items: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    @property
+    def n_users(self):
+        return len(self.user_keys)
+
+    @property
+    def n_items(self):
+        return len(self.item_keys)
+
+    def subset(self, mask: np.ndarray) -> "TrainingData":
+        """The same catalogue and users with only the ratings selected by mask."""
+        return TrainingData(self.user_keys, self.item_keys, self.users[mask], self.items[mask], self.scores[mask],
+                            self.timestamps[mask], self.item_titles, self.item_genres, self.item_years,
+                            self.item_features, self.item_text, self.user_features, self.hidden_users, self.hidden_items)
+
+
+def genre_masks(item_genres):
+    masks = {}
+    for i, genres in enumerate(item_genres):
+        for g in genres:
+            masks.setdefault(g, np.zeros(len(item_genres), bool))[i] = True
+    return masks
+
+
+@dataclass
+class Recommender:
+    hyperparameters: dict
+    item_keys: np.ndarray
+    user_keys: np.ndarray
+    item_titles: list
+    item_genres: list
+    item_years: np.ndarray
+    item_people: list  # per item: list of "director:Name"
+    popularity: np.ndarray
+    # LightFM
+    item_bias: np.ndarray
+    item_vectors: np.ndarray
+    user_vectors: np.ndarray
+    user_vocab: dict
+    user_feature_vectors: np.ndarray  # vectors of the named (non-identity) user features
+    fold: engine.FoldIn
+    # EASE
+    ease_items: np.ndarray
+    ease_position: np.ndarray
+    ease_weights: np.ndarray
+    blend_lightfm: float
+    # stars
+    stars: engine.StarsModel
+    # content
+    tfidf: sp.csr_matrix
+    metrics: dict = field(default_factory=dict)
+    version_id: int | None = None
+
+    def __post_init__(self):
+        self.item_index = {int(k) if not isinstance(k, str) else k: i for i, k in enumerate(self.item_keys.tolist())}
+        self.user_index = {k: i for i, k in enumerate(self.user_keys.tolist())}
+        self.genre_masks = genre_masks(self.item_genres)
+        norms = np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
+        self.item_unit = self.item_vectors / np.where(norms > 0, norms, 1)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for derived in ("item_index", "user_index", "genre_masks", "item_unit"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
+    @property
+    def n_items(self):
+        return len(self.item_keys)
+
+    # ----------------------------------------------------------------- user side
+
+    def prior_vector(self, user_key, feature_names: list[str]) -> np.ndarray:
+        """The user's LightFM vector: trained one if known, else the sum of their feature vectors."""
+        index = self.user_index.get(user_key)
+        if index is not None:
+            return self.user_vectors[index]
+        known = [self.user_vocab[n] for n in feature_names if n in self.user_vocab]
+        if not known:
+            return np.zeros(self.item_vectors.shape[1], np.float32)
+        return self.user_feature_vectors[known].sum(axis=0) / len(known)
+
+    def fold_in(self, prior: np.ndarray, items: np.ndarray, scores: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        """Re-estimate the user's vector from their current ratings and hidden films."""
+        if len(items) == 0 and len(hidden) == 0:
+            return prior
+        mean = float(scores.mean()) if len(scores) else 3.5
+        weights = engine.interaction_weights(scores, mean) if len(scores) else np.empty(0, np.float32)
+        signs = np.where(engine.is_positive(scores, mean), 1.0, -0.5) if len(scores) else np.empty(0)
+        all_items = np.concatenate([items, hidden]).astype(np.int64)
+        all_weights = np.concatenate([weights, np.ones(len(hidden), np.float32)])
+        all_signs = np.concatenate([signs, -np.ones(len(hidden))])
+        return self.fold.solve(prior, all_items, all_weights, all_signs)
+
+    def lightfm_scores(self, vector: np.ndarray) -> np.ndarray:
+        return self.fold.item_vectors @ vector + self.item_bias
+
+    def ease_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        result = np.zeros(self.n_items, np.float32)
+        if len(items) == 0 or len(self.ease_items) == 0:
+            return result
+        pos = self.ease_position[items]
+        keep = pos >= 0
+        if not keep.any():
+            return result
+        mean = float(scores.mean())
+        weights = engine.interaction_weights(scores[keep], mean)
+        result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
+        return result
+
+    def blended_scores(self, vector, items, scores) -> np.ndarray:
+        """Served score per catalogue item (higher is better)."""
+        lfm = engine.standardise(self.lightfm_scores(vector))
+        if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
+            return lfm
+        ease_raw = self.ease_scores(items, scores)
+        in_ease = self.ease_position >= 0
+        ease = np.where(in_ease, engine.standardise(ease_raw, in_ease), np.nan)
+        # Films outside EASE's vocabulary (cold or rare) keep their LightFM score, shifted so
+        # they compete on equal footing with the blend.
+        blended = self.blend_lightfm * lfm + (1 - self.blend_lightfm) * np.nan_to_num(ease, nan=0.0)
+        return np.where(in_ease, blended, lfm)
+
+    def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray) -> np.ndarray:
+        index = self.user_index.get(user_key)
+        if index is not None and len(rated_items) == 0:
+            bias, factors = self.stars.user_bias[index], self.stars.user_factors[index]
+        else:
+            bias, factors = self.stars.fold_in(rated_items, rated_scores)
+        raw = self.stars.mean + bias + self.stars.item_bias[items] + self.stars.item_factors[items] @ factors
+        return np.clip(raw, 0.5, 5.0)
+
+    # ----------------------------------------------------------------- item side
+
+    def similar_items(self, item: int, n: int, content_weight: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+        content = np.asarray((self.tfidf @ self.tfidf[item].T).todense()).ravel()
+        collab = self.item_unit @ self.item_unit[item]
+        # Trust the collaborative side only as far as the film has ratings behind it.
+        evidence = min(1.0, float(self.popularity[item]) / 20.0)
+        w_content = content_weight + (1 - content_weight) * (1 - evidence)
+        score = w_content * content + (1 - w_content) * collab
+        score[item] = -np.inf
+        best = engine.top_k(score, n)
+        return best, score[best]
+
+
+def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None) -> Recommender:
+    """Fit every component on the data and return the servable recommender."""
+    hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
+    n_users, n_items = data.n_users, data.n_items
+    matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
+
+    item_features, _ = engine.feature_matrix(n_items, data.item_features, identity=True,
+                                             identity_weight=hp["identity_weight"])
+    affinity = engine.genre_affinity_features(data.users, data.items, data.scores, n_users, data.item_genres)
+    user_names = [list(a) + (data.user_features[u] if u < len(data.user_features) else []) for u, a in enumerate(affinity)]
+    user_features, user_vocab = engine.feature_matrix(n_users, user_names, identity=True)
+
+    lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"], epochs=hp["epochs"],
+                             learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"], user_alpha=hp["user_alpha"],
+                             max_sampled=hp["max_sampled"], seed=hp["seed"], progress=progress)
+    item_bias, item_vectors = lfm.get_item_representations(item_features)
+    _, user_vectors = lfm.get_user_representations(user_features)
+    user_feature_vectors = lfm.user_embeddings[n_users:].astype(np.float32)
+
+    fold = engine.FoldIn.build(item_vectors, target=1.0)
+    coo = matrix.tocoo()
+    trained = np.sum(user_vectors[coo.row] * fold.item_vectors[coo.col], axis=1)
+    fold.target = float(np.mean(trained)) if len(trained) else 1.0
+
+    popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
+    ease_items, ease_position, ease_weights = fit_ease_block(matrix, popularity, hp)
+
+    stars = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), n_users, n_items,
+                                   factors=hp["stars_factors"], reg=hp["stars_reg"], iterations=hp["stars_iterations"],
+                                   seed=hp["seed"])
+    tfidf = content_matrix(data.item_text)
+    people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
+    return Recommender(
+        hyperparameters=hp, item_keys=data.item_keys, user_keys=data.user_keys, item_titles=list(data.item_titles),
+        item_genres=list(data.item_genres), item_years=data.item_years, item_people=people, popularity=popularity,
+        item_bias=item_bias.astype(np.float32), item_vectors=item_vectors.astype(np.float32),
+        user_vectors=user_vectors.astype(np.float32), user_vocab=user_vocab, user_feature_vectors=user_feature_vectors,
+        fold=fold, ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
+        blend_lightfm=hp["blend_lightfm"], stars=stars, tfidf=tfidf,
+    )
+
+
+def fit_ease_block(matrix: sp.csr_matrix, popularity: np.ndarray, hp: dict):
+    """EASE over the items with enough interactions (capped, most popular first)."""
+    candidates = np.flatnonzero(popularity >= hp["ease_min_count"])
+    if len(candidates) > hp["ease_max_items"]:
+        candidates = candidates[np.argsort(-popularity[candidates], kind="stable")[: hp["ease_max_items"]]]
+    candidates = np.sort(candidates)
+    position = np.full(matrix.shape[1], -1, np.int64)
+    position[candidates] = np.arange(len(candidates))
+    if len(candidates) == 0:
+        return candidates, position, np.zeros((0, 0), np.float32)
+    return candidates, position, engine.fit_ease(matrix[:, candidates], hp["ease_lambda"])
+
+
+def content_matrix(texts: list[str]) -> sp.csr_matrix:
+    """Row-normalised TF-IDF of synopsis, keywords, genres and people (cosine = dot product)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not any(t.strip() for t in texts):
+        return sp.csr_matrix((len(texts), 1), dtype=np.float32)
+    vectorizer = TfidfVectorizer(min_df=1, max_features=50000, sublinear_tf=True, stop_words="english", dtype=np.float32)
+    return vectorizer.fit_transform(texts).tocsr()
