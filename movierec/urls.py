@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/v1/", include("movierec.api_urls")),
     path("recommendations/", include("recommendations.urls")),
     path("", include("catalog.urls")),
+    path("", include("catalog.history_urls")),
 ]
