@@ -1,1 +1,167 @@
-"""Shared fixtures. Tests use the real database backend of the run (SQLite or PostgreSQL)."""
+"""Shared fixtures. Tests use the real database backend of the run (SQLite or PostgreSQL).
+
+By default every test runs Celery tasks eagerly and caches in a fresh in-process (locmem)
+cache, so no test needs Redis or a worker. Tests about the pipeline ask for the real thing:
+``redis_cache`` (Redis db 14, flushed) and ``celery_worker`` (a `celery worker` subprocess on
+the test database).
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from movierec.celery import app as celery_app
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite test databases live in a file (not memory) so a worker subprocess can open them."""
+    database = django_settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get("NAME"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(autouse=True)
+def _in_process_cache_and_tasks(settings):
+    """A fresh locmem cache per test and eager Celery tasks (no Redis, no worker needed)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    eager, broker = celery_app.conf.task_always_eager, celery_app.conf.broker_url
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = eager
+    _set_broker(broker)
+
+
+def _set_broker(url):
+    if celery_app.conf.broker_url != url:
+        celery_app.conf.broker_url = url
+        celery_app.close()  # drop the producer pool bound to the previous broker
+        celery_app.set_current()
+
+
+def redis_cache_settings(url: str) -> dict:
+    """CACHES pointing at a Redis URL, shaped like the production setting."""
+    production = dict(django_settings.CACHES["default"]) if "redis" in django_settings.CACHES["default"]["BACKEND"].lower() else {}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": production.get("KEY_PREFIX", "movierec"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The real Redis (database 14, flushed before and after) as the default cache."""
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    settings.CACHES = redis_cache_settings(TEST_REDIS_URL)
+    settings.REDIS_URL = TEST_REDIS_URL
+    yield client
+    client.flushdb()
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL another process can use to reach this run's test database."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{config['NAME']}"
+    credentials = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    return f"postgres://{credentials}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
+class WorkerProcess:
+    """A `celery -A movierec worker` subprocess on the test database and Redis db 14."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env, self.log_path, self.process = env, log_path, None
+
+    def start(self, timeout: float = 60) -> "WorkerProcess":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "movierec", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
+            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while b" ready." not in self.log_path.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"celery worker did not start:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return self
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def worker_env(redis_cache, settings, tmp_path):
+    """Environment for worker processes: same test database, Redis db 14, media directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": TEST_REDIS_URL,
+        "CELERY_BROKER_URL": TEST_REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "RECOMMENDER_REFIT_LOCK_TTL": str(settings.RECOMMENDER_REFIT_LOCK_TTL),
+        "RECOMMENDER_REFRESH_DEBOUNCE_SECONDS": str(settings.RECOMMENDER_REFRESH_DEBOUNCE_SECONDS),
+        "DJANGO_SETTINGS_MODULE": "movierec.settings",
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    celery_app.conf.task_always_eager = False
+    _set_broker(TEST_REDIS_URL)
+    return env
+
+
+@pytest.fixture
+def start_worker(worker_env, tmp_path):
+    """Call to start a real Celery worker (several calls start several); all stopped at the end."""
+    workers = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(worker_env, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    """One running Celery worker process (solo pool) on the test database and Redis db 14."""
+    return start_worker()

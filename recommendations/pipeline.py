@@ -1,0 +1,163 @@
+"""The serving pipeline around the engine: refit under a lock, check, publish, warm, refresh.
+
+These are the service functions the Celery tasks (recommendations.tasks) and the staff model
+page call. The recommending itself is recommendations.services / selectors / feedback.
+"""
+import logging
+import time
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+from tqdm import tqdm
+
+from catalog.models import Rating
+from recommendations import cache, feedback, selectors, services
+from recommendations.locks import refit_lock
+from recommendations.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+WARM_BATCH = 200
+ORPHAN_ERROR = "The worker stopped during training (killed, restarted or over its time limit)."
+
+
+def holdout_scores(version: ModelVersion) -> tuple[float | None, float | None]:
+    """(served model nDCG@10, popularity nDCG@10) of the version's quick holdout check."""
+    metrics = version.metrics or {}
+    return metrics.get("holdout_served_ndcg@10"), metrics.get("holdout_popularity_ndcg@10")
+
+
+def refit_and_publish(*, requested_at: float | None = None, hyperparameters: dict | None = None,
+                      progress: bool = False) -> dict:
+    """Fit a new version and publish it if its holdout nDCG@10 is not worse than popularity's.
+
+    (With too few ratings for a holdout, the first version is published: it can only beat
+    serving nothing; later unchecked versions are rejected.)
+
+    One refit at a time: returns {"outcome": "skipped"} at once when another worker holds the
+    lock, or when a fit started after ``requested_at`` (a Unix time) already covers this request.
+    A rejected or failed fit is recorded on its version and the previous version keeps serving.
+    """
+    with refit_lock() as held:
+        if not held:
+            return {"outcome": "skipped", "reason": "another refit is running"}
+        if requested_at is not None:
+            since = datetime.fromtimestamp(requested_at, tz=dt_timezone.utc)
+            covered = ModelVersion.objects.filter(created_at__gte=since).exclude(status=ModelVersion.Status.FAILED)
+            if covered.exists():
+                return {"outcome": "skipped", "reason": f"v{covered.order_by('created_at')[0].pk} already covers it"}
+        # Under the lock no other fit runs, so anything still "training" was left by a dead worker.
+        ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING).update(
+            status=ModelVersion.Status.FAILED, error=ORPHAN_ERROR
+        )
+        serving = ModelVersion.objects.filter(is_current=True).first()
+        started = timezone.now()
+        try:
+            version = services.fit_model(hyperparameters=hyperparameters, progress=progress)
+        except Exception as error:
+            logger.exception("Refit failed")
+            ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING, created_at__gte=started).update(
+                status=ModelVersion.Status.FAILED, error=f"{type(error).__name__}: {error}"
+            )
+            return {"outcome": "failed", "error": str(error)}
+
+        model_ndcg, popularity_ndcg = holdout_scores(version)
+        unchecked = model_ndcg is None or popularity_ndcg is None
+        # Too few ratings for a holdout: nothing to protect when no model serves yet, so publish.
+        if (unchecked and serving is not None) or (not unchecked and model_ndcg < popularity_ndcg):
+            keeps = f"v{serving.pk} keeps serving" if serving else "popularity keeps serving"
+            version.status = ModelVersion.Status.REJECTED
+            version.error = (
+                f"Holdout nDCG@10 {_fmt(model_ndcg)} is worse than popularity's {_fmt(popularity_ndcg)}; {keeps}."
+            )
+            version.save(update_fields=["status", "error"])
+            logger.warning("Model v%s rejected: %s", version.pk, version.error)
+            return {"outcome": "rejected", "version": version.pk, "error": version.error}
+
+        warmed = publish_and_warm(version, progress=progress)
+        return {"outcome": "published", "version": version.pk, "warmed": warmed}
+
+
+def _fmt(value) -> str:
+    return "missing" if value is None else f"{value:.4f}"
+
+
+def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = False) -> int:
+    """Make version the served one: warm every active user's list under its keys, then switch.
+
+    The database publish happens first so the lists are computed with the new model; readers
+    keep following the Redis pointer (the previous version's complete lists) until the final
+    single SET. Returns the number of lists written.
+    """
+    services.publish_model(version)
+    # The lists must come from the new model now, not after the selectors' periodic re-check.
+    selectors._current.expire()
+    return warm_version(version.pk, user_ids=user_ids, progress=progress)
+
+
+def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
+    """Write top-N lists for the users (default: the active ones) under version_id, then point readers at it."""
+    started = time.perf_counter()
+    User = get_user_model()
+    ids = list(active_user_ids() if user_ids is None else user_ids)
+    n = settings.RECOMMENDER_CACHE_TOP_N
+    written = 0
+    for offset in tqdm(range(0, len(ids), WARM_BATCH), desc=f"warm v{version_id}", unit="batch", disable=not progress):
+        users = User.objects.filter(pk__in=ids[offset:offset + WARM_BATCH])
+        lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
+        cache.store_many(str(version_id), lists)
+        written += len(lists)
+    cache.switch_pointer(version_id)
+    cache.record_warm(version_id, written, time.perf_counter() - started)
+    logger.info("Warmed %d lists for v%s and switched readers to it", written, version_id)
+    return written
+
+
+def active_user_ids() -> list[int]:
+    """Users worth a pre-computed list: active accounts that logged in or rated recently."""
+    since = timezone.now() - timedelta(days=settings.RECOMMENDER_ACTIVE_USER_DAYS)
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(last_login__gte=since) | Q(ratings__updated_at__gte=since))
+        .values_list("pk", flat=True)
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def rollback_to(version: ModelVersion, *, progress: bool = False) -> int:
+    """Serve an earlier fit again (it must be READY or PUBLISHED, with its artifact)."""
+    if version.status not in (ModelVersion.Status.READY, ModelVersion.Status.PUBLISHED):
+        raise ValueError(f"v{version.pk} is {version.get_status_display()}: only a ready or published fit can serve.")
+    return publish_and_warm(version, progress=progress)
+
+
+def refresh_user_list(user_id: int) -> bool:
+    """Fold the user's new feedback in and replace their cached list; False if the user is gone."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    feedback.user_feedback_changed(user_id)
+    recommendations = selectors.recommend_for_user(user, n=settings.RECOMMENDER_CACHE_TOP_N)
+    cache.store_recommendations(cache.current_version_pointer(), user_id, recommendations)
+    return True
+
+
+def new_ratings_since_last_fit() -> int | None:
+    """Ratings created or changed since the newest fit started (None when there never was a fit)."""
+    last = ModelVersion.objects.exclude(status=ModelVersion.Status.FAILED).order_by("-created_at").first()
+    if last is None:
+        return None
+    return Rating.objects.filter(updated_at__gt=last.created_at).count()
+
+
+def refit_is_due() -> bool:
+    """A first fit when there is data and no model, else once enough new ratings arrived."""
+    new = new_ratings_since_last_fit()
+    if new is None:
+        return Rating.objects.exists()
+    return new >= settings.RECOMMENDER_REFIT_MIN_NEW_RATINGS
