@@ -1,6 +1,281 @@
-"""HTML views of the catalogue."""
-from django.shortcuts import render
+"""HTML views of the catalogue: home, browse, search, movie and person pages, the user's lists.
+
+Writes go through catalog.services, reads through catalog.selectors. The forms that write
+(rating, watchlist, not interested) work without JavaScript (POST then redirect) and answer
+JSON when the request asks for it (static/js/site.js).
+"""
+import importlib
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import condition, require_GET, require_POST
+
+from catalog import selectors, services
+from catalog.forms import BrowseForm, RatingForm, SearchForm
+from catalog.models import Actor, Director, Genre, Movie
+from catalog.posters import movie_placeholder_svg
+
+HOME_LIST_SIZE = 12
+PAGE_SIZE = 24
+POSTER_MAX_AGE = 24 * 3600
 
 
+def _recommendations_function(name: str):
+    """recommendations.selectors.<name> if the recommendation engine provides it, else None."""
+    try:
+        module = importlib.import_module("recommendations.selectors")
+    except ModuleNotFoundError as error:
+        if error.name != "recommendations.selectors":
+            raise
+        return None
+    return getattr(module, name, None)
+
+
+def _wants_json(request) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+def _page(request, items, per_page: int = PAGE_SIZE):
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def _ratings_context(request, movies) -> dict:
+    return {"user_ratings": selectors.user_rating_map(request.user, [movie.pk for movie in movies])}
+
+
+@require_GET
 def home(request):
-    return render(request, "catalog/home.html")
+    popular = selectors.popular_movies(HOME_LIST_SIZE)
+    top_rated = selectors.top_rated_movies(HOME_LIST_SIZE)
+    context = {
+        "popular": popular,
+        "top_rated": top_rated,
+        "genres": Genre.objects.all(),
+        "decades": selectors.catalogue_decades(),
+    }
+    recommend_for_user = _recommendations_function("recommend_for_user")
+    if recommend_for_user and request.user.is_authenticated:
+        context["for_you"] = recommend_for_user(request.user, n=HOME_LIST_SIZE)
+    context.update(_ratings_context(request, popular + top_rated))
+    return render(request, "catalog/home.html", context)
+
+
+@require_GET
+def browse(request):
+    form = BrowseForm(request.GET or None, decades=selectors.catalogue_decades())
+    status = 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+        movies = Movie.objects.none()
+        sort = "popular"
+    else:
+        filters = form.filters() if form.is_bound else {}
+        sort = (form.cleaned_data.get("sort") if form.is_bound else None) or "popular"
+        movies = selectors.browse_movies(sort=sort, **filters)
+    page = _page(request, movies)
+    context = {"form": form, "page": page, "sort": sort, "genres": Genre.objects.all()}
+    context.update(_ratings_context(request, page.object_list))
+    return render(request, "catalog/browse.html", context, status=status)
+
+
+@require_GET
+def genre(request, slug):
+    genre = get_object_or_404(Genre, slug=slug)
+    query = request.GET.copy()
+    query["genre"] = genre.slug
+    return redirect(f"{reverse('catalog:browse')}?{query.urlencode()}")
+
+
+@require_GET
+def search(request):
+    form = SearchForm(request.GET or None)
+    context = {"form": form, "results": [], "people": [], "searched": False}
+    status = 200
+    if form.is_bound and form.is_valid():
+        query = form.cleaned_data["q"]
+        try:
+            context["results"] = selectors.search_movies(query, **form.filters())
+            context["people"] = selectors.search_people(query)
+            context["searched"] = bool(query) or any(form.filters().values())
+        except ValidationError as error:
+            form.add_error("q", error)
+            status = 400
+    elif form.is_bound:
+        status = 400
+    context["query"] = form.data.get("q", "")
+    context.update(_ratings_context(request, context["results"]))
+    return render(request, "catalog/search.html", context, status=status)
+
+
+def _movie_or_404(movie_id: int) -> Movie:
+    try:
+        return selectors.movie_detail(movie_id)
+    except Movie.DoesNotExist:
+        raise Http404("No movie with this id.")
+
+
+def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
+    similar_movies = _recommendations_function("similar_movies")
+    context = {
+        "movie": movie,
+        "user_score": selectors.user_rating_map(request.user, [movie.pk]).get(movie.pk),
+        "has_simulated_ratings": selectors.movie_has_simulated_ratings(movie),
+        "rating_error": rating_error,
+        **selectors.movie_flags_for_user(request.user, movie),
+    }
+    if similar_movies:
+        context["similar"] = similar_movies(movie, n=12)
+    return render(request, "catalog/movie_detail.html", context, status=status)
+
+
+@require_GET
+def movie_detail(request, movie_id):
+    return _movie_page(request, _movie_or_404(movie_id))
+
+
+def _poster_etag(request, movie_id):
+    updated = Movie.objects.filter(pk=movie_id).values_list("updated_at", flat=True).first()
+    return f"poster-{movie_id}-{updated.timestamp() if updated else 'none'}"
+
+
+@require_GET
+@condition(etag_func=_poster_etag)
+def movie_poster(request, movie_id):
+    """A generated SVG placeholder poster (title, year, colour of the first genre)."""
+    movie = get_object_or_404(Movie, pk=movie_id)
+    response = HttpResponse(movie_placeholder_svg(movie), content_type="image/svg+xml")
+    patch_cache_control(response, public=True, max_age=POSTER_MAX_AGE)
+    return response
+
+
+def _login_then_back(request, movie):
+    """Anonymous writes go to the login page, which brings the user back to the movie."""
+    if _wants_json(request):
+        login_url = f"{reverse('account_login')}?next={movie.get_absolute_url()}"
+        return JsonResponse({"error": "Log in to do this.", "login_url": login_url}, status=401)
+    return redirect_to_login(movie.get_absolute_url())
+
+
+def _movie_stats(movie) -> dict:
+    movie.refresh_from_db(fields=["rating_count", "rating_mean"])
+    return {"rating_count": movie.rating_count, "rating_mean": round(movie.rating_mean, 2)}
+
+
+def rate_movie(request, movie_id):
+    """POST score=0.5..5.0 rates the movie, POST remove=1 removes the rating; GET goes to the movie."""
+    movie = _movie_or_404(movie_id)
+    if request.method != "POST":
+        return redirect(movie)
+    if not request.user.is_authenticated:
+        return _login_then_back(request, movie)
+    if request.POST.get("remove"):
+        services.remove_rating(user=request.user, movie=movie)
+        if _wants_json(request):
+            return JsonResponse({"score": None, **_movie_stats(movie)})
+        messages.success(request, f"Your rating of {movie.title} was removed.")
+        return redirect(_safe_next(request, movie.get_absolute_url()))
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            rating = services.rate_movie(user=request.user, movie=movie, score=form.cleaned_data["score"])
+        except ValidationError as error:
+            form.add_error("score", error)
+    if not form.is_valid():
+        error = " ".join(form.errors.get("score", ["Choose a rating."]))
+        if _wants_json(request):
+            return JsonResponse({"error": error}, status=400)
+        return _movie_page(request, movie, rating_error=error, status=400)
+    if _wants_json(request):
+        return JsonResponse({"score": rating.score, **_movie_stats(movie)})
+    messages.success(request, f"You rated {movie.title} {rating.score:g} stars.")
+    return redirect(_safe_next(request, movie.get_absolute_url()))
+
+
+def _list_toggle(request, movie_id, *, add, remove, added_message, removed_message, state_key):
+    movie = _movie_or_404(movie_id)
+    if request.method != "POST":
+        return redirect(movie)
+    if not request.user.is_authenticated:
+        return _login_then_back(request, movie)
+    adding = request.POST.get("action", "add") != "remove"
+    (add if adding else remove)(user=request.user, movie=movie)
+    if _wants_json(request):
+        return JsonResponse({state_key: adding})
+    messages.success(request, (added_message if adding else removed_message).format(title=movie.title))
+    return redirect(_safe_next(request, movie.get_absolute_url()))
+
+
+def toggle_watchlist(request, movie_id):
+    """POST action=add|remove puts the movie on or off the user's watchlist."""
+    return _list_toggle(
+        request, movie_id,
+        add=services.add_to_watchlist, remove=services.remove_from_watchlist,
+        added_message="{title} is on your watchlist.", removed_message="{title} is off your watchlist.",
+        state_key="on_watchlist",
+    )
+
+
+def toggle_not_interested(request, movie_id):
+    """POST action=add|remove hides the movie from recommendations or restores it."""
+    return _list_toggle(
+        request, movie_id,
+        add=services.hide_movie, remove=services.unhide_movie,
+        added_message="{title} will not be recommended to you.",
+        removed_message="{title} may be recommended to you again.",
+        state_key="hidden",
+    )
+
+
+def _person_page(request, person, role):
+    films = selectors.person_filmography(person)
+    context = {"person": person, "role": role, "films": films}
+    context.update(_ratings_context(request, films))
+    return render(request, "catalog/person_detail.html", context)
+
+
+@require_GET
+def director_detail(request, person_id):
+    return _person_page(request, get_object_or_404(Director, pk=person_id), "Director")
+
+
+@require_GET
+def actor_detail(request, person_id):
+    return _person_page(request, get_object_or_404(Actor, pk=person_id), "Actor")
+
+
+@login_required
+@require_GET
+def my_ratings(request):
+    page = _page(request, selectors.user_ratings(request.user), per_page=30)
+    return render(request, "catalog/my_ratings.html", {"page": page})
+
+
+@login_required
+@require_GET
+def my_watchlist(request):
+    page = _page(request, selectors.user_watchlist(request.user))
+    context = {"page": page}
+    context.update(_ratings_context(request, [entry.movie for entry in page.object_list]))
+    return render(request, "catalog/watchlist.html", context)
+
+
+@login_required
+@require_GET
+def my_not_interested(request):
+    page = _page(request, selectors.user_not_interested(request.user))
+    return render(request, "catalog/not_interested.html", {"page": page})
