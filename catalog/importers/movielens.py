@@ -27,6 +27,7 @@ from catalog.text import normalize
 BATCH_ROWS = 50_000
 RATING_STAGE = "import_rating_stage"
 TAG_STAGE = "import_tag_stage"
+USER_MAP = "import_user_map"
 TAG_MAX_LENGTH = Tag._meta.get_field("tag").max_length
 
 
@@ -136,6 +137,7 @@ def _drop_stages() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {RATING_STAGE}")
         cursor.execute(f"DROP TABLE IF EXISTS {TAG_STAGE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {USER_MAP}")
 
 
 class _Stager:
@@ -169,12 +171,15 @@ def _stage_ratings(release: Release, summary: ImportSummary, progress: bool) -> 
     users: set[str] = set()
     stager = _Stager(RATING_STAGE, ("user_ext", "movie_ml", "score", "ts"))
     with _bar(progress, "Validating and staging ratings") as bar:
-        for row in release.iter_ratings():
+        count = 0
+        for count, row in enumerate(release.iter_ratings(), start=1):
             users.add(row[0])
             stager.add(row)
-            bar.update()
+            if not count % 10_000:
+                bar.update(10_000)
+        bar.update(count % 10_000)
         stager.flush()
-        summary.ratings_in_file = bar.n
+        summary.ratings_in_file = count
     return users
 
 
@@ -183,6 +188,7 @@ def _stage_tags(release: Release, summary: ImportSummary, progress: bool) -> set
     stager = _Stager(TAG_STAGE, ("user_ext", "movie_ml", "tag", "ts"))
     with _bar(progress, "Validating and staging tags") as bar:
         for tag in release.iter_tags():
+            summary.tags_in_file += 1
             bar.update()
             if not tag.tag:
                 summary.skipped["empty tag"] += 1
@@ -193,7 +199,6 @@ def _stage_tags(release: Release, summary: ImportSummary, progress: bool) -> set
             users.add(tag.user_external_id)
             stager.add((tag.user_external_id, tag.movie_external_id, tag.tag, tag.timestamp))
         stager.flush()
-        summary.tags_in_file = bar.n
     return users
 
 
@@ -298,6 +303,16 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
             to_update.append(user)
     User.objects.bulk_create(to_create, batch_size=2000)
     User.objects.bulk_update(to_update, fields, batch_size=2000)
+    # The ratings merge joins on this indexed map (the external-id index is partial, and
+    # SQLite's planner cannot use it for a join).
+    temp = "TEMPORARY" if _is_postgres() else "TEMP"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE {temp} TABLE {USER_MAP} (external_id varchar(64) PRIMARY KEY, id bigint NOT NULL)")
+        cursor.execute(
+            f"INSERT INTO {USER_MAP} (external_id, id) SELECT external_id, id FROM {User._meta.db_table} "
+            "WHERE source = %s AND external_id <> ''",
+            [source],
+        )
     summary.users_created, summary.users_updated = len(to_create), len(to_update)
 
 
@@ -309,7 +324,6 @@ def _timestamp_sql(column: str) -> str:
 
 def _merge_ratings(progress: bool) -> int:
     """Upsert staged ratings; only new pairs and changed scores are written. Returns that count."""
-    User = get_user_model()
     ts = _timestamp_sql("s.ts")
     rating = Rating._meta.db_table
     with _bar(progress, "Writing ratings (one set-based upsert)", total=1) as bar, connection.cursor() as cursor:
@@ -317,31 +331,28 @@ def _merge_ratings(progress: bool) -> int:
             f"""INSERT INTO {rating} (user_id, movie_id, score, created_at, updated_at)
                 SELECT u.id, m.id, s.score, {ts}, {ts}
                 FROM {RATING_STAGE} s
-                JOIN {User._meta.db_table} u ON u.source = %s AND u.external_id = s.user_ext
+                JOIN {USER_MAP} u ON u.external_id = s.user_ext
                 JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml
                 WHERE true
                 ON CONFLICT (user_id, movie_id) DO UPDATE
                 SET score = excluded.score, updated_at = excluded.updated_at
                 WHERE {rating}.score <> excluded.score""",
-            [User.Source.MOVIELENS],
         )
         bar.update()
         return cursor.rowcount
 
 
 def _merge_tags(progress: bool) -> int:
-    User = get_user_model()
     ts = _timestamp_sql("s.ts")
     with _bar(progress, "Writing tags", total=1) as bar, connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {Tag._meta.db_table} (user_id, movie_id, tag, created_at)
                 SELECT u.id, m.id, s.tag, {ts}
                 FROM {TAG_STAGE} s
-                JOIN {User._meta.db_table} u ON u.source = %s AND u.external_id = s.user_ext
+                JOIN {USER_MAP} u ON u.external_id = s.user_ext
                 JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml
                 WHERE true
                 ON CONFLICT (user_id, movie_id, tag) DO NOTHING""",
-            [User.Source.MOVIELENS],
         )
         bar.update()
         return cursor.rowcount
