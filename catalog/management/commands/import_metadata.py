@@ -1,0 +1,26 @@
+"""`manage.py import_metadata PATH [PATH ...]`: enrich the catalogue from TMDB 5000, IMDB 5000, HetRec 2011."""
+from django.core.management import BaseCommand, CommandError
+
+from catalog.importers.formats import ReleaseError
+from catalog.importers.metadata import detect_source, import_metadata
+
+
+class Command(BaseCommand):
+    help = (
+        "Add synopses, keywords, runtimes, release dates, directors and actors to movies already imported, "
+        "from the TMDB 5000 movies CSV, the IMDB 5000 CSV and/or the HetRec 2011 folder (detected by columns)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", help="Metadata files or folders")
+
+    def handle(self, *args, paths, **options):
+        try:
+            for path in paths:  # recognise every file before touching the catalogue
+                detect_source(path)
+            for path in paths:
+                for line in import_metadata(path).lines():
+                    self.stdout.write(line)
+        except ReleaseError as exc:
+            raise CommandError(f"Metadata not imported. {exc}") from exc
+        self.stdout.write(self.style.SUCCESS("Metadata import complete."))
