@@ -202,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- MovieLens downloads (manage.py fetch_movielens) -----------------------------------------
+MOVIELENS_BASE_URL = os.environ.get("MOVIELENS_BASE_URL", "https://files.grouplens.org/datasets/movielens")
+MOVIELENS_CACHE_DIR = Path(os.environ.get("MOVIELENS_CACHE_DIR", BASE_DIR / ".cache" / "movielens"))
+
 # --- Recommendations -------------------------------------------------------------------------
 RECOMMENDER_ARTIFACT_DIR = os.environ.get("RECOMMENDER_ARTIFACT_DIR", "models")
 RECOMMENDER_REFIT_MIN_NEW_RATINGS = int(os.environ.get("RECOMMENDER_REFIT_MIN_NEW_RATINGS", "500"))
