@@ -14,17 +14,6 @@ User = get_user_model()
 NEW_PASSWORD = "another-Strong-passw0rd"
 
 
-@pytest.fixture(autouse=True)
-def private_cache(settings):
-    """allauth counts login attempts in the cache: give every test a fresh, private one."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "accounts-tests"}}
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def link_in(message, path_prefix):
     """The path of the first link in an email whose path starts with path_prefix."""
     match = re.search(r"https?://testserver(" + re.escape(path_prefix) + r"\S+)", message.body)
