@@ -12,4 +12,5 @@ urlpatterns = [
     path("recommendations/", include("recommendations.urls")),
     path("", include("catalog.urls")),
     path("", include("catalog.history_urls")),
+    path("", include("recommendations.onboarding_urls")),
 ]

@@ -1,0 +1,153 @@
+"""Onboarding: favourite genres are stored, the movies offered are informative and diverse,
+answers are saved, and a guest's ratings survive sign-up and log-in."""
+from collections import Counter
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import Movie, Rating
+from catalog.services import refresh_movie_stats
+from recommendations.models import GenrePreference
+from recommendations.onboarding import informative_movies
+from tests.factories import DEFAULT_PASSWORD, make_genre, make_movie, make_rating, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated_catalogue():
+    """15 very popular dramas of the 1990s, and fewer-rated films of other genres and decades."""
+    raters = [get_user_model().objects.create_user(email=f"rater{i}@example.com") for i in range(12)]
+    dramas = [make_movie(f"Drama {i}", year=1990 + i % 10, genres=["Drama"]) for i in range(15)]
+    others = [
+        make_movie("Alien", year=1979, genres=["Horror", "Sci-Fi"]),
+        make_movie("Airplane!", year=1980, genres=["Comedy"]),
+        make_movie("Toy Story", year=1995, genres=["Animation", "Comedy"]),
+        make_movie("Heat", year=1995, genres=["Crime", "Action"]),
+        make_movie("Casablanca", year=1942, genres=["Romance"]),
+        make_movie("The Thing", year=1982, genres=["Horror"]),
+    ]
+    now = timezone.now()
+    ratings = []
+    for movie_number, movie in enumerate(dramas + others):
+        how_many = 12 if movie in dramas else 6
+        for rater_number, rater in enumerate(raters[:how_many]):
+            score = 1.0 + (rater_number + movie_number) % 9 / 2  # a spread of opinions
+            ratings.append(Rating(user=rater, movie=movie, score=score, created_at=now, updated_at=now))
+    Rating.objects.bulk_create(ratings)
+    refresh_movie_stats()
+    return {"dramas": dramas, "others": others}
+
+
+def test_offered_movies_spread_over_genres_and_decades_not_the_top_of_one_genre(rated_catalogue):
+    most_rated = list(Movie.objects.order_by("-rating_count", "pk")[:8])
+    assert {genre.name for movie in most_rated for genre in movie.genres.all()} == {"Drama"}  # the trap
+
+    offered = informative_movies(n=8)
+
+    genres = Counter(genre.name for movie in offered for genre in movie.genres.all())
+    assert len(offered) == 8
+    assert genres["Drama"] <= 3
+    assert len(genres) >= 5
+    assert len({movie.decade for movie in offered}) >= 3
+
+
+def test_offered_movies_exclude_rated_ones_and_favour_picked_genres(rated_catalogue):
+    user = make_user()
+    alien = rated_catalogue["others"][0]
+    make_rating(user, alien, 4.0)
+    horror = make_genre("Horror")
+
+    offered = informative_movies(user=user, n=4, boost_genre_ids=[horror.pk])
+
+    assert alien not in offered
+    assert "The Thing" in [movie.title for movie in offered]
+
+
+def test_genres_step_stores_the_picked_genres(client, rated_catalogue):
+    user = make_user()
+    client.force_login(user)
+    comedy, horror, drama = make_genre("Comedy"), make_genre("Horror"), make_genre("Drama")
+    GenrePreference.objects.create(user=user, genre=drama)
+
+    page = client.get(reverse("onboarding:genres"))
+    assert "Comedy" in page.content.decode()
+    response = client.post(reverse("onboarding:genres"), {"genres": [comedy.pk, horror.pk]})
+
+    assert response.status_code == 302 and response["Location"] == reverse("onboarding:rate")
+    assert set(GenrePreference.objects.filter(user=user).values_list("genre__name", flat=True)) == {"Comedy", "Horror"}
+
+
+def test_onboarding_requires_login_for_genres(client):
+    response = client.get(reverse("onboarding:genres"))
+    assert response.status_code == 302 and reverse("account_login") in response["Location"]
+
+
+def test_rating_step_saves_answers_and_finishing_goes_home(client, rated_catalogue):
+    user = make_user()
+    client.force_login(user)
+    page = client.get(reverse("onboarding:rate"))
+    offered = [movie.pk for movie in page.context["movies"]]
+    assert len(offered) == 12
+
+    first, second, third = offered[:3]
+    response = client.post(
+        reverse("onboarding:rate"),
+        {"movies": offered, f"answer_{first}": "4.5", f"answer_{second}": "unseen", f"answer_{third}": "skip",
+         "finish": ""},
+    )
+
+    assert response.status_code == 302 and response["Location"] == reverse("catalog:home")
+    assert dict(Rating.objects.filter(user=user).values_list("movie_id", "score")) == {first: 4.5}
+    next_batch = [movie.pk for movie in client.get(reverse("onboarding:rate")).context["movies"]]
+    assert first not in next_batch and second not in next_batch  # rated / haven't seen: not asked again
+
+
+def test_an_invalid_score_is_a_clear_error_and_saves_nothing(client, rated_catalogue):
+    user = make_user()
+    client.force_login(user)
+    movie, other = rated_catalogue["others"][:2]
+    response = client.post(
+        reverse("onboarding:rate"),
+        {"movies": [movie.pk, other.pk], f"answer_{movie.pk}": "4", f"answer_{other.pk}": "4.2"},
+    )
+    assert response.status_code == 400
+    assert "not a valid rating" in response.content.decode()
+    assert not Rating.objects.filter(user=user).exists()
+
+
+def guest_rates(client, movies_and_scores):
+    answers = {f"answer_{movie.pk}": score for movie, score in movies_and_scores}
+    response = client.post(reverse("onboarding:rate"), {"movies": [m.pk for m, _ in movies_and_scores], **answers})
+    assert response.status_code == 302
+
+
+def test_guest_ratings_are_kept_at_signup(client, rated_catalogue, mailoutbox):
+    alien, airplane = rated_catalogue["others"][:2]
+    guest_rates(client, [(alien, "5"), (airplane, "2.5")])
+    assert not Rating.objects.filter(movie__in=[alien, airplane], score__in=[5.0, 2.5]).exclude(
+        user__email__startswith="rater"
+    ).exists()
+
+    client.post(
+        reverse("account_signup"),
+        {"email": "newcomer@example.com", "password1": DEFAULT_PASSWORD, "password2": DEFAULT_PASSWORD},
+    )
+
+    ratings = Rating.objects.filter(user__email="newcomer@example.com")
+    assert dict(ratings.values_list("movie_id", "score")) == {alien.pk: 5.0, airplane.pk: 2.5}
+
+
+def test_guest_ratings_are_kept_at_login_and_win_over_older_ones(client, rated_catalogue):
+    user = make_user("returning@example.com")
+    alien, airplane = rated_catalogue["others"][:2]
+    make_rating(user, alien, 1.0)
+    guest_rates(client, [(alien, "4")])
+
+    response = client.post(reverse("account_login"), {"login": "returning@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert dict(Rating.objects.filter(user=user).values_list("movie_id", "score")) == {alien.pk: 4.0}
+    assert "guest_ratings" not in client.session
