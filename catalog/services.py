@@ -7,7 +7,7 @@ from django.db.models import Avg, Count
 from django.utils import timezone
 
 from catalog.models import HALF_STARS, Movie, NotInterested, Rating, WatchlistEntry
-from recommendations.feedback import user_feedback_changed
+from recommendations.tasks import request_user_refresh
 
 RATING_RULE = "A rating is 0.5 to 5 stars in half-star steps (0.5, 1, 1.5 … 5)."
 
@@ -24,7 +24,8 @@ def validate_score(score) -> float:
 
 
 def _notify_feedback_changed(user_id: int) -> None:
-    transaction.on_commit(lambda: user_feedback_changed(user_id))
+    # A debounced Celery task folds the user in (recommendations.feedback) and replaces their cached list.
+    transaction.on_commit(lambda: request_user_refresh(user_id))
 
 
 @transaction.atomic
