@@ -13,4 +13,8 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("catalog.history_urls")),
     path("", include("recommendations.onboarding_urls")),
+    path("", include("accounts.taste_urls")),
 ]
+
+# Unknown addresses under /api/ answer with the API's JSON error body.
+handler404 = "movierec.api.not_found"
