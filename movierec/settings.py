@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "accounts",
     "catalog",
@@ -61,6 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "movierec.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "movierec.urls"
@@ -192,14 +194,47 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[movierec] "
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 
 # --- REST API --------------------------------------------------------------------------------
+# How many reverse proxies sit in front of the site (the client IP for throttles and allauth's
+# rate limits is read from X-Forwarded-For that many hops back).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+API_DESCRIPTION = (BASE_DIR / "movierec" / "api_description.md").read_text(encoding="utf-8")
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token first: an unauthenticated request gets 401 with WWW-Authenticate: Token.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "movierec.api.Pagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "movierec.api.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["movierec.api.AnonThrottle", "movierec.api.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "600/min"),
+        "login": os.environ.get("API_THROTTLE_LOGIN", "10/min"),
+    },
+    # Throttles tell clients apart by IP: behind a proxy, trust that many X-Forwarded-For hops.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "movierec API",
-    "DESCRIPTION": "Movies, ratings and explained recommendations.",
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "movierec.api.add_error_responses",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- MovieLens downloads (manage.py fetch_movielens) -----------------------------------------

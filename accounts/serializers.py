@@ -1,0 +1,77 @@
+"""API representations of accounts: sign-in, profile, data export, deletion."""
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.services import PROFILE_FIELDS
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    """The signed-in user's account; only the optional demographics can be changed here."""
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "date_joined", *PROFILE_FIELDS]
+        read_only_fields = ["id", "email", "date_joined"]
+
+
+class DeleteAccountSerializer(serializers.Serializer):
+    confirmation = serializers.CharField(
+        trim_whitespace=False, help_text="Your current password or, for accounts without one, your email address."
+    )
+
+
+class _MovieReferenceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    movielens_id = serializers.IntegerField(allow_null=True)
+    imdb_id = serializers.CharField(allow_null=True)
+    tmdb_id = serializers.IntegerField(allow_null=True)
+
+
+class _ExportedRatingSerializer(serializers.Serializer):
+    movie = _MovieReferenceSerializer()
+    score = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class _ExportedTagSerializer(serializers.Serializer):
+    movie = _MovieReferenceSerializer()
+    tag = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class _ExportedListEntrySerializer(serializers.Serializer):
+    movie = _MovieReferenceSerializer()
+    added_at = serializers.DateTimeField()
+
+
+class _ExportedProfileSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    date_joined = serializers.DateTimeField()
+    last_login = serializers.DateTimeField(allow_null=True)
+    birth_year = serializers.IntegerField(allow_null=True)
+    gender = serializers.CharField()
+    occupation = serializers.CharField()
+    country = serializers.CharField()
+    source = serializers.CharField()
+
+
+class DataExportSerializer(serializers.Serializer):
+    """Documents accounts.selectors.export_user_data(); the view returns that dict as it is."""
+
+    profile = _ExportedProfileSerializer()
+    ratings = _ExportedRatingSerializer(many=True)
+    tags = _ExportedTagSerializer(many=True)
+    watchlist = _ExportedListEntrySerializer(many=True)
+    not_interested = _ExportedListEntrySerializer(many=True)

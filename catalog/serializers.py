@@ -1,0 +1,198 @@
+"""API representations of the catalogue and of a user's ratings and lists.
+
+Serializers only shape data; what a rating may be and what rating one changes is decided by
+catalog.services (a serializer that writes hands over to a service).
+"""
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import CastMember, Director, Genre, Movie, Rating
+from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
+
+# Bounds of the year filters: wide enough for any catalogue, narrow enough for every database.
+YEAR_MIN, YEAR_MAX = 1800, 2200
+
+
+@extend_schema_field({"type": "number", "format": "double", "minimum": 0.5, "maximum": 5.0, "multipleOf": 0.5})
+class StarsField(serializers.FloatField):
+    """A half-star rating; the rule itself is enforced by catalog.services.rate_movie."""
+
+
+class GenreSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Genre
+        fields = ["id", "name", "slug"]
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class CastMemberSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="actor.id")
+    name = serializers.CharField(source="actor.name")
+
+    class Meta:
+        model = CastMember
+        fields = ["id", "name", "order"]
+
+
+class MovieSummarySerializer(serializers.ModelSerializer):
+    """A movie inside another object (a rating, a list entry, a filmography)."""
+
+    class Meta:
+        model = Movie
+        fields = ["id", "title", "year", "poster_url"]
+
+
+class MovieListSerializer(serializers.ModelSerializer):
+    """A movie in a list; my_rating is the signed-in user's stars (context["rating_map"])."""
+
+    genres = GenreSerializer(many=True, read_only=True)
+    my_rating = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Movie
+        fields = ["id", "title", "year", "poster_url", "genres", "rating_count", "rating_mean", "my_rating"]
+
+    @extend_schema_field(StarsField(allow_null=True))
+    def get_my_rating(self, movie) -> float | None:
+        return self.context.get("rating_map", {}).get(movie.pk)
+
+
+class MovieDetailSerializer(MovieListSerializer):
+    """A movie with everything the movie page shows; the flags are the signed-in user's."""
+
+    alternative_titles = serializers.SerializerMethodField()
+    directors = PersonSerializer(many=True, read_only=True)
+    cast = CastMemberSerializer(many=True, read_only=True)
+    keywords = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    on_watchlist = serializers.SerializerMethodField()
+    not_interested = serializers.SerializerMethodField()
+
+    class Meta(MovieListSerializer.Meta):
+        fields = MovieListSerializer.Meta.fields + [
+            "alternative_titles",
+            "synopsis",
+            "runtime",
+            "release_date",
+            "imdb_id",
+            "tmdb_id",
+            "movielens_id",
+            "directors",
+            "cast",
+            "keywords",
+            "on_watchlist",
+            "not_interested",
+        ]
+
+    def get_alternative_titles(self, movie) -> list[str]:
+        return [line.strip() for line in movie.alternative_titles.splitlines() if line.strip()]
+
+    def get_on_watchlist(self, movie) -> bool:
+        return self.context.get("flags", {}).get("on_watchlist", False)
+
+    def get_not_interested(self, movie) -> bool:
+        return self.context.get("flags", {}).get("hidden", False)
+
+
+class MovieWriteSerializer(serializers.ModelSerializer):
+    """What staff send to add or change a movie; genres by slug, directors by id."""
+
+    genres = serializers.SlugRelatedField(many=True, slug_field="slug", queryset=Genre.objects.all(), required=False)
+    directors = serializers.PrimaryKeyRelatedField(many=True, queryset=Director.objects.all(), required=False)
+
+    class Meta:
+        model = Movie
+        fields = [
+            "id",
+            "title",
+            "alternative_titles",
+            "year",
+            "synopsis",
+            "runtime",
+            "release_date",
+            "poster_url",
+            "imdb_id",
+            "tmdb_id",
+            "movielens_id",
+            "genres",
+            "directors",
+        ]
+        extra_kwargs = {"year": {"min_value": 1870, "max_value": 2100}}
+
+
+class MovieFilterSerializer(serializers.Serializer):
+    """Query parameters of the movie list."""
+
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_QUERY_LENGTH,
+        help_text="Search titles, alternative titles, directors and actors (typos and accents forgiven); "
+        "results are ordered by relevance.",
+    )
+    genre = serializers.SlugField(required=False, help_text="Only movies of this genre (its slug).")
+    year_from = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
+    year_to = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
+    sort = serializers.ChoiceField(
+        choices=list(BROWSE_SORTS),
+        default="popular",
+        help_text="Order when not searching: popular (most rated), top (Bayesian average), newest, title.",
+    )
+
+
+class PersonSearchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["Director", "Actor"])
+    film_count = serializers.IntegerField()
+
+
+class PersonDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    filmography = MovieListSerializer(many=True, help_text="Their movies, newest first.")
+
+
+class PersonQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=MAX_QUERY_LENGTH, help_text="Part of a name; typos and accents forgiven.")
+
+
+# --- A user's ratings and lists ------------------------------------------------------------------
+
+
+class RatingSerializer(serializers.ModelSerializer):
+    movie = MovieSummarySerializer(read_only=True)
+    score = StarsField(read_only=True)
+
+    class Meta:
+        model = Rating
+        fields = ["movie", "score", "created_at", "updated_at"]
+
+
+class RateInputSerializer(serializers.Serializer):
+    movie = serializers.PrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")
+    score = StarsField()
+
+
+class ScoreInputSerializer(serializers.Serializer):
+    score = StarsField()
+
+
+class BulkRateInputSerializer(serializers.Serializer):
+    ratings = RateInputSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class BulkRateResultSerializer(serializers.Serializer):
+    rated = serializers.IntegerField(help_text="How many ratings were stored (created or changed).")
+
+
+class ListEntrySerializer(serializers.Serializer):
+    movie = MovieSummarySerializer()
+    added_at = serializers.DateTimeField()
+
+
+class MovieReferenceSerializer(serializers.Serializer):
+    movie = serializers.PrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")

@@ -1,0 +1,209 @@
+"""What every endpoint of the REST API shares: error body, throttles, pagination, permissions.
+
+Every 4xx answer has one shape, decided here once::
+
+    {"error": {"code": "invalid", "message": "score: Ensure ...", "fields": {"score": ["..."]}}}
+
+``code`` is a stable machine-readable word (DRF's error codes: ``invalid``, ``not_found``,
+``not_authenticated``, ``authentication_failed``, ``permission_denied``, ``throttled``,
+``method_not_allowed``, ``parse_error``, ...), ``message`` a sentence for people, ``fields`` maps
+each offending input field (``ratings[2].score`` for nested input) to its messages; it is empty
+when the error is not about one field.
+"""
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
+from redis.exceptions import RedisError
+from rest_framework import exceptions, permissions, serializers, throttling
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.settings import api_settings
+
+logger = logging.getLogger(__name__)
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+def api_exception_handler(exc, context):
+    """DRF's exception handler, with Django's ValidationError understood and the body reshaped."""
+    # Imported here: rest_framework.views imports this module's throttles while it loads.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        # Services raise Django's ValidationError; to a client it is a 400 like any bad input.
+        exc = exceptions.ValidationError(serializers.as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = exception_handler(exc, context)
+    if response is not None:
+        response.data = {"error": error_body(exc)}
+    return response
+
+
+def error_body(exc: exceptions.APIException) -> dict:
+    """The inner ``error`` object for one API exception."""
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten_field_errors(exc.detail)
+        non_field = fields.pop(api_settings.NON_FIELD_ERRORS_KEY, [])
+        if non_field:
+            message = " ".join(non_field)
+        elif fields:
+            message = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+        else:
+            message = "Invalid input."
+        return {"code": "invalid", "message": message, "fields": fields}
+    codes = exc.get_codes()
+    return {
+        "code": codes if isinstance(codes, str) else exc.default_code,
+        "message": str(exc.detail),
+        "fields": {},
+    }
+
+
+def _flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """{"ratings": [{}, {"score": ["bad"]}]} -> {"ratings[1].score": ["bad"]}."""
+    if isinstance(detail, dict):
+        flat = {}
+        for key, value in detail.items():
+            flat.update(_flatten_field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten_field_errors(item, f"{prefix}[{index}]"))
+        return flat
+    messages = [str(item) for item in detail] if isinstance(detail, list) else [str(detail)]
+    key = prefix or api_settings.NON_FIELD_ERRORS_KEY
+    return {key: messages} if messages else {}
+
+
+# --- Throttling --------------------------------------------------------------------------------
+
+
+class _RateFromSettingsMixin:
+    """Read the rate at request time (DRF reads it once at import) and fail open without Redis.
+
+    Reading at request time lets settings overrides (tests, env) take effect; when the cache
+    cannot be reached the API keeps serving rather than answering every request with a 500.
+    """
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError):
+            logger.warning("Throttle cache unavailable; request allowed without throttling", exc_info=True)
+            return True
+
+
+class AnonThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):
+    """Anonymous clients, per IP address (scope ``anon``)."""
+
+
+class UserThrottle(_RateFromSettingsMixin, throttling.UserRateThrottle):
+    """Signed-in clients, per user (scope ``user``)."""
+
+
+class LoginThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):
+    """Attempts to sign in for a token, per IP address whoever is signed in (scope ``login``)."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+# --- Pagination and permissions ------------------------------------------------------------------
+
+
+class Pagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Anyone may read; only staff may write (the catalogue)."""
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the error body on every operation.
+
+    Every operation may answer 403 and 429; those that authenticate 401 (not signed in, or a bad
+    token); those with input (a body or query parameters) 400; those with a path parameter 404.
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Error", _ERROR_COMPONENT)
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    descriptions = {
+        "400": "Invalid input.",
+        "401": "Not signed in, or the token is invalid.",
+        "403": "Signed in but not allowed.",
+        "404": "Not found.",
+        "429": "Too many requests; retry after the number of seconds in Retry-After.",
+    }
+    for path_item in result.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            parameters = operation.get("parameters", [])
+            codes = ["403", "429"]
+            if any(operation.get("security", [])):
+                codes.append("401")
+            if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+                codes.append("400")
+            if any(p["in"] == "path" for p in parameters):
+                codes.append("404")
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(code, {"description": descriptions[code], "content": error_ref})
+    return result
+
+
+_ERROR_COMPONENT = {
+    "type": "object",
+    "description": "The body of every 4xx answer.",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "Stable machine-readable error code."},
+                "message": {"type": "string", "description": "What went wrong, for people."},
+                "fields": {
+                    "type": "object",
+                    "description": "Messages per offending input field; empty when no field is at fault.",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "required": ["code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+
+
+
+# --- Unknown URLs --------------------------------------------------------------------------------
+
+
+def not_found(request, exception):
+    """handler404: the API's error body under /api/, Django's own 404 page everywhere else."""
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": "No API endpoint at this address.", "fields": {}}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
