@@ -1,8 +1,10 @@
 """Small helpers that build catalogue rows and users for tests. Every test module may use them."""
+import functools
 import itertools
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.utils.text import slugify
 
 from catalog.models import Actor, CastMember, Director, Genre, Movie
@@ -27,10 +29,18 @@ def make_movie(title: str | None = None, *, year: int | None = 2000, genres=(), 
     return movie
 
 
+@functools.cache
+def _hashed(password: str) -> str:
+    # Hashing is deliberately slow; tests create many users with the same password.
+    return make_password(password)
+
+
 def make_user(email: str | None = None, *, password: str = DEFAULT_PASSWORD, verified: bool = True, **fields):
     """A site user who can log in with email/password (email verified unless verified=False)."""
     email = email or f"user{next(_sequence)}@example.com"
-    user = get_user_model().objects.create_user(email=email, password=password, **fields)
+    user = get_user_model().objects.create_user(email=email, **fields)
+    user.password = _hashed(password)
+    user.save(update_fields=["password"])
     EmailAddress.objects.create(user=user, email=email, verified=verified, primary=True)
     return user
 
