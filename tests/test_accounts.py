@@ -42,6 +42,8 @@ def test_signup_sends_a_verification_email_whose_link_verifies_the_address_and_a
     assert logged_in_user_id(client) is None, "nobody is signed in before the email is verified"
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["new.viewer@example.com"]
+    assert mailoutbox[0].subject.startswith("[movierec] ")
+    assert "Hello from movierec!" in mailoutbox[0].body
 
     confirm_path = link_in(mailoutbox[0], "/accounts/confirm-email/")
     assert client.get(confirm_path).status_code == 200, "the link opens a confirmation page"
