@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import zipfile
 from collections import defaultdict
@@ -16,6 +17,7 @@ from datetime import date
 from pathlib import PurePosixPath
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -24,6 +26,8 @@ from catalog import services as catalog_services
 from catalog.models import Movie, Rating, WatchlistEntry
 from catalog.text import normalize
 from recommendations.models import HistoryImport
+
+logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -412,59 +416,83 @@ def confirm_history_import(
 
 
 def start_history_import(job: HistoryImport) -> None:
-    """Run apply_history_import in the background (inline when Celery runs eagerly or is down)."""
+    """Run apply_history_import in the background once the confirmation is committed.
+
+    Inline instead when Celery runs eagerly (no Redis) or the broker cannot be reached.
+    """
+    transaction.on_commit(lambda: _enqueue(job.pk))
+
+
+def _enqueue(job_id: int) -> None:
     try:
-        apply_history_import_task.delay(job.pk)
-    except Exception:  # broker unreachable: the user still gets their import, just in this request
-        apply_history_import(job.pk)
+        apply_history_import_task.delay(job_id)
+    except Exception:  # broker unreachable: the user still gets their import, in this request
+        logger.warning("Broker unreachable; applying history import %s inline", job_id, exc_info=True)
+        apply_history_import(job_id)
 
 
-PROGRESS_EVERY = 20
+PROGRESS_EVERY = 10
+
+
+def _progress_key(job_id: int) -> str:
+    return f"history-import:{job_id}:progress"
+
+
+def _report_progress(job_id: int, **figures) -> None:
+    # Progress goes through the cache because the rows themselves are written in one transaction
+    # (all or nothing), invisible to the poller until it commits.
+    try:
+        if figures:
+            cache.set(_progress_key(job_id), figures, timeout=6 * 3600)
+        else:
+            cache.delete(_progress_key(job_id))
+    except Exception:  # a progress bar is not worth failing the import for
+        logger.warning("Could not record progress of history import %s", job_id, exc_info=True)
 
 
 def apply_history_import(job_id: int) -> HistoryImport:
-    """Rate / add to watchlist every planned row of a confirmed import, recording progress.
+    """Rate / add to watchlist every planned row of a confirmed import, all or nothing.
 
     Uses catalog.services (never duplicates: ratings are one per film, watchlist entries too);
-    a film already rated is not put on the watchlist.
+    a film already rated is not put on the watchlist. On an error nothing of the import is kept
+    and the job is marked FAILED with the reason.
     """
     job = HistoryImport.objects.select_related("user").get(pk=job_id)
-    if job.status not in (HistoryImport.Status.QUEUED, HistoryImport.Status.RUNNING):
+    if job.status != HistoryImport.Status.QUEUED:
         return job
     HistoryImport.objects.filter(pk=job.pk).update(status=HistoryImport.Status.RUNNING)
     planned = [row for row in job.rows if row.get("apply_movie_id")]
     movies = Movie.objects.in_bulk({row["apply_movie_id"] for row in planned})
     rated = dict(Rating.objects.filter(user=job.user, movie_id__in=movies).values_list("movie_id", "score"))
     listed = set(WatchlistEntry.objects.filter(user=job.user, movie_id__in=movies).values_list("movie_id", flat=True))
-    ratings_saved = watchlist_saved = 0
+    saved = {"ratings_saved": 0, "watchlist_saved": 0}
     try:
-        for done, row in enumerate(planned, start=1):
-            movie = movies.get(row["apply_movie_id"])
-            if movie is None:  # deleted from the catalogue since the preview
-                pass
-            elif row["kind"] == "rating":
-                if rated.get(movie.pk) != row["score"]:
-                    catalog_services.rate_movie(user=job.user, movie=movie, score=row["score"])
-                    ratings_saved += 1
-            elif movie.pk not in rated and movie.pk not in listed:
-                catalog_services.add_to_watchlist(user=job.user, movie=movie)
-                watchlist_saved += 1
-            if done % PROGRESS_EVERY == 0:
-                HistoryImport.objects.filter(pk=job.pk).update(
-                    done=done, ratings_saved=ratings_saved, watchlist_saved=watchlist_saved
-                )
+        with transaction.atomic():
+            for done, row in enumerate(planned, start=1):
+                movie = movies.get(row["apply_movie_id"])
+                if movie is None:  # deleted from the catalogue since the preview
+                    pass
+                elif row["kind"] == "rating":
+                    if rated.get(movie.pk) != row["score"]:
+                        catalog_services.rate_movie(user=job.user, movie=movie, score=row["score"])
+                        saved["ratings_saved"] += 1
+                elif movie.pk not in rated and movie.pk not in listed:
+                    catalog_services.add_to_watchlist(user=job.user, movie=movie)
+                    saved["watchlist_saved"] += 1
+                if done % PROGRESS_EVERY == 0:
+                    _report_progress(job.pk, done=done, **saved)
+            HistoryImport.objects.filter(pk=job.pk).update(
+                status=HistoryImport.Status.DONE, done=len(planned), finished_at=timezone.now(), **saved
+            )
     except Exception as error:
         HistoryImport.objects.filter(pk=job.pk).update(
-            status=HistoryImport.Status.FAILED, error=str(error), finished_at=timezone.now()
+            status=HistoryImport.Status.FAILED,
+            error=f"Nothing was imported: {error}",
+            finished_at=timezone.now(),
         )
         raise
-    HistoryImport.objects.filter(pk=job.pk).update(
-        status=HistoryImport.Status.DONE,
-        done=len(planned),
-        ratings_saved=ratings_saved,
-        watchlist_saved=watchlist_saved,
-        finished_at=timezone.now(),
-    )
+    finally:
+        _report_progress(job.pk)  # clears the live figures: the row now holds the final ones
     job.refresh_from_db()
     return job
 
@@ -476,17 +504,24 @@ def apply_history_import_task(job_id: int) -> None:
 
 def history_import_progress(job: HistoryImport) -> dict:
     """JSON-ready progress of an import for the progress bar."""
-    percent = 100 if job.status == HistoryImport.Status.DONE else int(100 * job.done / job.total) if job.total else 0
+    figures = {"done": job.done, "ratings_saved": job.ratings_saved, "watchlist_saved": job.watchlist_saved}
+    if job.status == HistoryImport.Status.RUNNING:
+        try:
+            figures.update(cache.get(_progress_key(job.pk)) or {})
+        except Exception:  # no live figures without the cache; the bar just waits for the end
+            logger.warning("Could not read progress of history import %s", job.pk, exc_info=True)
+    if job.status == HistoryImport.Status.DONE:
+        percent = 100
+    else:
+        percent = int(100 * figures["done"] / job.total) if job.total else 0
     return {
         "status": job.status,
         "status_label": job.get_status_display(),
-        "done": job.done,
         "total": job.total,
         "percent": percent,
-        "ratings_saved": job.ratings_saved,
-        "watchlist_saved": job.watchlist_saved,
         "error": job.error,
         "finished": job.status in (HistoryImport.Status.DONE, HistoryImport.Status.FAILED),
+        **figures,
     }
 
 

@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 from celery import current_app
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from catalog.history_import import (
@@ -153,7 +154,7 @@ def test_preview_page_saves_nothing_and_shows_each_group(client, catalogue):
     assert HistoryImport.objects.get(user=user).status == HistoryImport.Status.PREVIEW
 
 
-def test_confirm_saves_exactly_the_chosen_rows(client, catalogue, eager_celery):
+def test_confirm_saves_exactly_the_chosen_rows(client, catalogue, eager_celery, django_capture_on_commit_callbacks):
     user = make_user()
     client.force_login(user)
     data = (
@@ -167,10 +168,11 @@ def test_confirm_saves_exactly_the_chosen_rows(client, catalogue, eager_celery):
     job = create_history_import(user=user, filename="ratings.csv", data=data)
     matched = [i for i, row in enumerate(job.rows) if row["status"] == "matched"]
 
-    response = client.post(
-        reverse("history:confirm", args=[job.pk]),
-        {"include": [i for i in matched if i != 1], "choice_2": catalogue["solaris_02"].pk},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("history:confirm", args=[job.pk]),
+            {"include": [i for i in matched if i != 1], "choice_2": catalogue["solaris_02"].pk},
+        )
 
     assert response.status_code == 302
     assert dict(Rating.objects.filter(user=user).values_list("movie_id", "score")) == {
@@ -200,6 +202,21 @@ def test_applying_twice_or_with_watchlist_duplicates_never_duplicates(catalogue)
         catalogue["heat"].pk: 3.0,  # already rated: not put on the watchlist
     }
     assert list(WatchlistEntry.objects.filter(user=user).values_list("movie_id", flat=True)) == [catalogue["amelie"].pk]
+
+
+def test_an_import_that_fails_midway_keeps_nothing_and_says_why(catalogue):
+    user = make_user()
+    job = create_history_import(user=user, filename="ratings.csv", data=LETTERBOXD_RATINGS.encode())
+    confirm_history_import(job, choices={}, excluded=set())
+    job.rows[1]["score"] = 7.0  # a row corrupted after confirmation: the second film cannot be rated
+    job.save(update_fields=["rows"])
+
+    with pytest.raises(ValidationError):
+        apply_history_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == HistoryImport.Status.FAILED and "Nothing was imported" in job.error
+    assert not Rating.objects.filter(user=user).exists()
 
 
 @pytest.mark.parametrize(
@@ -273,3 +290,22 @@ def test_malformed_or_foreign_files_get_a_clear_message_and_store_nothing(client
     assert message in response.content.decode()
     assert not HistoryImport.objects.exists()
     assert not Rating.objects.exists() and not WatchlistEntry.objects.exists()
+
+
+def test_preview_page_query_count_does_not_grow_with_the_file(client, django_assert_max_num_queries):
+    user = make_user()
+    client.force_login(user)
+    for i in range(30):
+        make_movie(f"Film {i}", year=1990 + i)
+        make_movie(f"Twin {i}", year=1989 + i)  # the file says 1990 + i: two near candidates
+        make_movie(f"Twin {i}", year=1991 + i)
+    lines = [f"2024-01-01,Film {i},{1990 + i},,4\n2024-01-01,Twin {i},{1990 + i},,3\n" for i in range(30)]
+    data = ("Date,Name,Year,Letterboxd URI,Rating\n" + "".join(lines) + "2024-01-01,Nothing,1900,,1\n").encode()
+    job = create_history_import(user=user, filename="ratings.csv", data=data)
+
+    with django_assert_max_num_queries(5):
+        response = client.get(reverse("history:preview", args=[job.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('type="checkbox" name="include"') == 30
+    assert page.count("None of these") == 30

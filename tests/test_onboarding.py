@@ -151,3 +151,11 @@ def test_guest_ratings_are_kept_at_login_and_win_over_older_ones(client, rated_c
     assert response.status_code == 302
     assert dict(Rating.objects.filter(user=user).values_list("movie_id", "score")) == {alien.pk: 4.0}
     assert "guest_ratings" not in client.session
+
+
+def test_rating_page_query_count_is_fixed(client, rated_catalogue, django_assert_max_num_queries):
+    user = make_user()
+    client.force_login(user)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("onboarding:rate"))
+    assert len(response.context["movies"]) == 12
