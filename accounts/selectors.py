@@ -48,6 +48,7 @@ def export_user_data(user) -> dict:
             "occupation": user.occupation,
             "country": user.country,
             "source": user.source,
+            "favourite_genres": sorted(user.genre_preferences.values_list("genre__name", flat=True)),
         },
         "ratings": [
             {

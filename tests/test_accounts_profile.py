@@ -11,7 +11,8 @@ from accounts.selectors import export_user_data
 from accounts.services import delete_account, update_profile
 from catalog.models import Movie, NotInterested, Rating, Tag, WatchlistEntry
 from catalog.services import add_to_watchlist, hide_movie
-from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
+from recommendations.models import GenrePreference
+from tests.factories import DEFAULT_PASSWORD, make_genre, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +126,8 @@ def test_export_is_a_json_attachment_with_only_the_users_own_data(client, alice,
     add_to_watchlist(user=bob, movie=godfather)
     hide_movie(user=alice, movie=amelie)
     update_profile(user=alice, birth_year=1970, country="Norway")
+    GenrePreference.objects.create(user=alice, genre=make_genre("Drama"))
+    GenrePreference.objects.create(user=bob, genre=make_genre("Horror"))
 
     response = client.get(reverse("accounts:export"))
 
@@ -135,6 +138,7 @@ def test_export_is_a_json_attachment_with_only_the_users_own_data(client, alice,
     data = json.loads(response.content)
     assert data["profile"]["email"] == "alice@example.com"
     assert (data["profile"]["birth_year"], data["profile"]["country"]) == (1970, "Norway")
+    assert data["profile"]["favourite_genres"] == ["Drama"]
     assert [(r["movie"]["title"], r["movie"]["year"], r["score"]) for r in data["ratings"]] == [
         ("The Godfather", 1972, 4.5)
     ]
