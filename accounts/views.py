@@ -56,6 +56,6 @@ def delete_account(request):
         services.delete_account(user=request.user)
         get_adapter(request).logout(request)
         messages.success(request, "Your account, your ratings and your lists have been deleted.")
-        return redirect("/")
+        return redirect("catalog:home")
     status = 400 if form.errors else 200
     return render(request, "accounts/delete_account.html", {"form": form}, status=status)
