@@ -4,6 +4,8 @@ A thin adapter: reads go through catalog.selectors, writes through catalog.servi
 functions the HTML views use. Movies are written by staff only; every /me/ endpoint acts on the
 signed-in user's own data and never takes a user from the request body or URL.
 """
+from contextlib import contextmanager
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -51,8 +53,13 @@ def _validated_query(serializer_class, request) -> dict:
     return query.validated_data
 
 
-def _search_error_as_field(error: DjangoValidationError, field: str = "q"):
-    return serializers.ValidationError({field: error.messages})
+@contextmanager
+def errors_of_field(field: str):
+    """Report a service's or selector's ValidationError as an error of one input field."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({field: error.messages})
 
 
 # --- Catalogue -----------------------------------------------------------------------------------
@@ -90,10 +97,8 @@ class MovieViewSet(viewsets.ModelViewSet):
         query = filters.get("q", "").strip()
         bounds = {"genre": filters.get("genre"), "year_from": filters.get("year_from"), "year_to": filters.get("year_to")}
         if query:
-            try:
+            with errors_of_field("q"):
                 movies = selectors.search_movies(query, **bounds)
-            except DjangoValidationError as error:
-                raise _search_error_as_field(error)
         else:
             movies = selectors.browse_movies(**bounds, sort=filters["sort"])
         page = self.paginate_queryset(movies)
@@ -156,10 +161,8 @@ class PeopleSearch(APIView):
     )
     def get(self, request):
         query = _validated_query(PersonQuerySerializer, request)["q"]
-        try:
+        with errors_of_field("q"):
             people = selectors.search_people(query)
-        except DjangoValidationError as error:
-            raise _search_error_as_field(error)
         return Response(PersonSearchSerializer(people, many=True).data)
 
 
@@ -195,7 +198,8 @@ class MyRatingList(generics.ListAPIView):
         payload.is_valid(raise_exception=True)
         movie = payload.validated_data["movie"]
         existed = _has_rated(request.user, movie)
-        services.rate_movie(user=request.user, movie=movie, score=payload.validated_data["score"])
+        with errors_of_field("score"):
+            services.rate_movie(user=request.user, movie=movie, score=payload.validated_data["score"])
         return _rating_response(request, movie, existed=existed)
 
 
@@ -220,7 +224,8 @@ class MyRatingDetail(APIView):
         payload = ScoreInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         existed = _has_rated(request.user, movie)
-        services.rate_movie(user=request.user, movie=movie, score=payload.validated_data["score"])
+        with errors_of_field("score"):
+            services.rate_movie(user=request.user, movie=movie, score=payload.validated_data["score"])
         return _rating_response(request, movie, existed=existed)
 
     @extend_schema(summary="Remove my rating of a movie", responses={204: None})

@@ -70,7 +70,11 @@ def _flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat = {}
         for key, value in detail.items():
-            flat.update(_flatten_field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                name = prefix  # errors about a nested object as a whole belong to the object's field
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten_field_errors(value, name))
         return flat
     if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
         flat = {}
