@@ -95,6 +95,15 @@ def test_update_profile_service_rejects_an_implausible_birth_year(alice):
     assert alice.birth_year is None
 
 
+def test_update_profile_service_rejects_an_unknown_gender_and_overlong_occupation(alice):
+    with pytest.raises(ValidationError) as error:
+        update_profile(user=alice, gender="X", occupation="o" * 65)
+
+    assert set(error.value.message_dict) == {"gender", "occupation"}
+    alice.refresh_from_db()
+    assert (alice.gender, alice.occupation) == ("", "")
+
+
 def test_profile_shows_activity_with_links_to_rated_movies(client, alice, bob, movies):
     godfather, amelie, alien = movies
     make_rating(alice, godfather, 5.0)
