@@ -72,14 +72,14 @@ class MovieAdmin(admin.ModelAdmin):
 
     @admin.display(description="Poster")
     def poster_thumbnail(self, movie):
-        return format_html('<img src="{}" alt="" width="40" height="60" style="object-fit:cover;border-radius:3px">', poster_src(movie))
+        return format_html('<img src="{}" alt="" width="40" height="60">', poster_src(movie))
 
     @admin.display(description="Preview")
     def poster_preview(self, movie):
         if not movie.pk:
             return "Shown after saving (a generated placeholder when there is no poster URL)."
         return format_html(
-            '<img src="{}" alt="Poster of {}" width="150" height="225" style="object-fit:cover;border-radius:6px">',
+            '<img src="{}" alt="Poster of {}" width="150" height="225">',
             poster_src(movie),
             movie.title,
         )

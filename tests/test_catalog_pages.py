@@ -87,7 +87,7 @@ def test_a_movie_with_a_poster_url_falls_back_to_the_placeholder_if_it_fails(cli
     movie = make_movie("Heat", poster_url="https://posters.example/heat.jpg")
     page = client.get(movie.get_absolute_url()).text
     assert 'src="https://posters.example/heat.jpg"' in page
-    assert f"this.src='{reverse('catalog:poster', args=[movie.pk])}'" in page
+    assert f'data-fallback-src="{reverse("catalog:poster", args=[movie.pk])}"' in page
 
 
 def test_browse_filters_by_genre_and_decade_sorts_and_paginates(client):

@@ -22,8 +22,8 @@ def placeholder_src(movie) -> str:
 
 @register.simple_tag
 def half_star_choices():
-    """(value, label) from 5 down to 0.5: the order the CSS star widget needs."""
-    return [(f"{value:.1f}", f"{value:g} star{'s' if value != 1 else ''}") for value in reversed(HALF_STARS)]
+    """(value, label) from 0.5 up to 5, so arrow keys step through the stars in reading order."""
+    return [(f"{value:.1f}", f"{value:g} star{'s' if value != 1 else ''}") for value in HALF_STARS]
 
 
 @register.filter

@@ -1,0 +1,111 @@
+"""A new visitor in real Chromium: sign up, verify the email, log in, search with a typo, rate in half stars."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+
+from catalog.models import Rating
+from tests.factories import make_movie, make_rating, make_user
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls here are still synchronous.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+EMAIL = "newcomer@example.com"
+PASSWORD = "Very-secret-popcorn-42"
+
+
+@pytest.fixture
+def browser_page():
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def catalogue(transactional_db):
+    godfather = make_movie(
+        "The Godfather", year=1972, genres=["Crime", "Drama"], directors=["Francis Ford Coppola"],
+        actors=["Marlon Brando", "Al Pacino", "James Caan"], runtime=175,
+        synopsis="The ageing head of a crime dynasty hands his empire to his reluctant youngest son.",
+    )
+    make_movie("The Godfather Part II", year=1974, genres=["Crime", "Drama"], directors=["Francis Ford Coppola"], actors=["Al Pacino"])
+    amelie = make_movie("Amélie", year=2001, genres=["Comedy", "Romance"], directors=["Jean-Pierre Jeunet"], actors=["Audrey Tautou"])
+    for score in (4.0, 5.0, 4.5):
+        make_rating(make_user(), godfather, score)
+    make_rating(make_user(), amelie, 4.0)
+    return godfather
+
+
+@pytest.mark.browser
+def test_a_new_user_signs_up_verifies_searches_with_a_typo_and_rates_half_stars(live_server, browser_page, catalogue):
+    page = browser_page
+    page.goto(live_server.url + "/")
+    page.screenshot(path=SCREENSHOTS / "home.png", full_page=True)
+
+    page.get_by_role("link", name="Sign up").first.click()
+    page.fill("#main input[name=email]", EMAIL)
+    page.fill("#main input[name=password1]", PASSWORD)
+    page.fill("#main input[name=password2]", PASSWORD)
+    page.locator("#main form button[type=submit]").click()
+    page.wait_for_load_state()
+
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://\S+/confirm-email/\S+/", mail.outbox[0].body).group(0)
+    page.goto(live_server.url + re.sub(r"^https?://[^/]+", "", link))
+    page.locator("#main form button[type=submit]").click()
+    page.wait_for_load_state()
+
+    if page.locator("#main input[name=login]").count() == 0:
+        page.goto(live_server.url + "/accounts/login/")
+    page.fill("#main input[name=login]", EMAIL)
+    page.fill("#main input[name=password]", PASSWORD)
+    page.locator("#main form button[type=submit]").click()
+    page.get_by_role("button", name="Log out").wait_for()
+
+    page.fill("#header-search-q", "godfater")
+    page.press("#header-search-q", "Enter")
+    page.wait_for_url(re.compile(r"/search/\?q=godfater"))
+    page.screenshot(path=SCREENSHOTS / "search.png", full_page=True)
+    page.locator(".card__link", has_text=re.compile(r"^\s*The Godfather\s*$")).first.click()
+    page.wait_for_url(re.compile(rf"/movies/{catalogue.pk}/$"))
+
+    page.locator(f"label[for='rate-{catalogue.pk}-4.5']").click()
+    page.get_by_text("You rated this 4.5 stars.").wait_for()
+    page.screenshot(path=SCREENSHOTS / "movie_rated.png", full_page=True)
+    assert page.locator("[data-save]").is_hidden()  # with JavaScript, choosing stars saves
+    assert page.url.endswith(f"/movies/{catalogue.pk}/")  # updated in place, no reload
+    assert Rating.objects.get(user__email=EMAIL, movie=catalogue).score == 4.5
+    assert page.locator("[data-average-count]").inner_text() == "4"
+
+    page.keyboard.press("ArrowLeft")  # the focused radio group steps down half a star
+    page.get_by_text("You rated this 4 stars.").wait_for()
+    assert Rating.objects.get(user__email=EMAIL, movie=catalogue).score == 4.0
+
+    broken = make_movie("Broken Poster", year=1999, poster_url=live_server.url + "/no-such-poster.jpg")
+    page.goto(live_server.url + broken.get_absolute_url())
+    poster = page.locator(".movie__poster img")
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=poster.element_handle())
+    assert poster.get_attribute("src").endswith(f"/movies/{broken.pk}/poster.svg")  # never a broken image
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/me/ratings/")
+    page.screenshot(path=SCREENSHOTS / "my_ratings_mobile.png", full_page=True)
