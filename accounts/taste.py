@@ -198,14 +198,14 @@ def stars_bar_svg(figures: list[Figure], *, title: str) -> SafeString:
     """Horizontal bars of average stars (0–5), labelled with the name, the average and the count."""
     if not figures:
         return SafeString("")
-    row, label_width, width, value_width = 24, 150, 420, 90
+    row, label_width, width, value_width = 24, 130, 360, 80
     height = row * len(figures) + 6
     scale = (width - label_width - value_width) / 5
 
     def line(index, figure):
         y = 3 + index * row
         return (
-            y + row * 0.68, _truncate(figure.label, 22),
+            y + row * 0.68, _truncate(figure.label, 19),
             label_width, f"{y + 4:.1f}", f"{figure.value * scale:.1f}", row - 8,
             f"{figure.label}: {figure.value:.2f} stars over {figure.count} ratings",
             f"{label_width + figure.value * scale + 6:.1f}", y + row * 0.68,
@@ -226,7 +226,7 @@ def gap_bar_svg(figures: list[Figure], *, title: str) -> SafeString:
     """Bars left (you rate it lower) or right (higher) of a centre line: your stars minus everyone's."""
     if not figures:
         return SafeString("")
-    row, label_width, width = 24, 190, 440
+    row, label_width, width = 24, 170, 400
     height = row * len(figures) + 6
     centre = label_width + (width - label_width) / 2
     scale = (width - label_width) / 2 / 4.5
@@ -237,7 +237,7 @@ def gap_bar_svg(figures: list[Figure], *, title: str) -> SafeString:
         x = centre if figure.value >= 0 else centre - length
         css = "bar bar--above" if figure.value >= 0 else "bar bar--below"
         return (
-            y + row * 0.68, _truncate(figure.label, 28),
+            y + row * 0.68, _truncate(figure.label, 25),
             css, f"{x:.1f}", f"{y + 4:.1f}", f"{length:.1f}", row - 8,
             f"{figure.label}: you {figure.reference + figure.value:.1f}★, everyone else {figure.reference:.1f}★",
             f"{centre + (6 if figure.value < 0 else -6):.1f}", y + row * 0.68,
