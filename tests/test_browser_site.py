@@ -65,6 +65,7 @@ def test_a_new_user_signs_up_verifies_searches_with_a_typo_and_rates_half_stars(
     page.fill("#main input[name=email]", EMAIL)
     page.fill("#main input[name=password1]", PASSWORD)
     page.fill("#main input[name=password2]", PASSWORD)
+    page.screenshot(path=SCREENSHOTS / "signup.png", full_page=True)
     page.locator("#main form button[type=submit]").click()
     page.wait_for_load_state()
 
