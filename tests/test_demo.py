@@ -187,7 +187,6 @@ def test_simulated_users_are_labelled_simulated_and_cannot_log_in(demo_loaded):
         assert user.email == ""
         assert not user.has_usable_password()
     assert authenticate(username="demo-1", password="") is None
-    assert authenticate(username="demo-1", password="demo-1") is None
 
 
 @pytest.mark.django_db
