@@ -148,11 +148,11 @@ def worker_env(redis_cache, settings, tmp_path):
 
 @pytest.fixture
 def start_worker(worker_env, tmp_path):
-    """Call to start a real Celery worker (several calls start several); all stopped at the end."""
+    """Call to start a real Celery worker (several calls start several, env= adds variables); all stopped at the end."""
     workers = []
 
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(worker_env, tmp_path / f"worker-{len(workers)}.log")
+    def start(env: dict | None = None) -> WorkerProcess:
+        worker = WorkerProcess({**worker_env, **(env or {})}, tmp_path / f"worker-{len(workers)}.log")
         workers.append(worker)
         return worker.start()
 
