@@ -138,6 +138,18 @@ def dismissed_movie_ids(session) -> list[int]:
     return list(session.get(DISMISSED_SESSION_KEY, []))
 
 
+def needs_onboarding(user) -> bool:
+    """True for a signed-in user who has neither picked genres nor rated anything yet.
+
+    Meant for the login redirect (send them to onboarding:start instead of home).
+    """
+    return (
+        user.is_authenticated
+        and not GenrePreference.objects.filter(user=user).exists()
+        and not Rating.objects.filter(user=user).exists()
+    )
+
+
 def rated_count(user, session) -> int:
     """How many movies the user (or the guest, in this session) has rated."""
     if user.is_authenticated:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from catalog.models import Movie, Rating
 from catalog.services import refresh_movie_stats
 from recommendations.models import GenrePreference
-from recommendations.onboarding import informative_movies
+from recommendations.onboarding import informative_movies, needs_onboarding
 from tests.factories import DEFAULT_PASSWORD, make_genre, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +159,10 @@ def test_rating_page_query_count_is_fixed(client, rated_catalogue, django_assert
     with django_assert_max_num_queries(10):
         response = client.get(reverse("onboarding:rate"))
     assert len(response.context["movies"]) == 12
+
+
+def test_only_users_without_genres_or_ratings_need_onboarding(rated_catalogue):
+    fresh, rated, with_genres = make_user(), make_user(), make_user()
+    make_rating(rated, rated_catalogue["others"][0], 3.0)
+    GenrePreference.objects.create(user=with_genres, genre=make_genre("Horror"))
+    assert [needs_onboarding(user) for user in (fresh, rated, with_genres)] == [True, False, False]
