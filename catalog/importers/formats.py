@@ -277,6 +277,15 @@ class Release:
     def has_users(self) -> bool:
         return self._format.users is not None
 
+    def open_ratings_csv(self):
+        """The raw bytes of ratings.csv (CSV releases only), for bulk loaders such as COPY.
+
+        Read iter_ratings() first: it is what validates those bytes.
+        """
+        if self.format != "csv-latest":
+            raise ValueError(f"{self.format} ratings are not a CSV file")
+        return self._files.open(self._format.ratings)
+
     @property
     def has_tags(self) -> bool:
         return self._format.tags is not None and self._files.has(self._format.tags)
@@ -390,7 +399,6 @@ class Release:
             if movie_id not in known:
                 raise ReleaseError(name, number, f"rating for an unknown movie {movie_id} (not in {self._format.movies})")
             stars = _score(name, number, score)
-            user = user.strip()
             if not user.isdigit():
                 raise ReleaseError(name, number, f"user id is not a whole number: {user!r}")
             if user != current_user:

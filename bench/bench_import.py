@@ -1,0 +1,136 @@
+"""Import speed and memory, each compared with a raw bulk load of the same rows in the same run.
+
+(a) ml-latest-small end to end on SQLite (a temporary database file): `manage.py import_movielens`
+    against a plain executemany of ratings.csv into a bare table.
+(b) a generated release (10M ratings by default) on PostgreSQL (database movierec_bench, recreated):
+    `manage.py import_movielens` against a plain COPY of ratings.csv into a bare table.
+
+Each import runs as a child process (DATABASE_URL set for it); its peak memory is the child's
+ru_maxrss. Sizes come from the environment for a quick run:
+BENCH_RATINGS (10000000), BENCH_USERS (70000), BENCH_MOVIES (30000), BENCH_SMALL_PATH,
+BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/movierec_bench), BENCH_SKIP_PG=1.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = Path(os.environ.get("BENCH_SMALL_PATH", ROOT.parent / "shared" / "datasets" / "ml-latest-small"))
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/movierec_bench")
+
+
+def run_child(args: list[str], database_url: str) -> tuple[float, float, str]:
+    """Run `manage.py <args>` with DATABASE_URL set; (seconds, peak RSS in MiB, stdout). Raises on failure."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if process.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed ({process.returncode}):\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, text
+
+
+def count_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def bench_sqlite_small() -> None:
+    ratings = count_rows(SMALL / "ratings.csv")
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.sqlite3"
+        run_child(["migrate", "--noinput", "-v0"], url)
+        seconds, rss, _ = run_child(["import_movielens", str(SMALL), "--no-progress"], url)
+        again, _, output = run_child(["import_movielens", str(SMALL), "--no-progress"], url)
+
+        raw_path = Path(folder) / "raw.sqlite3"
+        started = time.perf_counter()
+        connection = sqlite3.connect(raw_path)
+        connection.execute("CREATE TABLE raw_ratings (user_id integer, movie_id integer, rating real, ts integer)")
+        with open(SMALL / "ratings.csv", newline="") as handle:
+            rows = csv.reader(handle)
+            next(rows)
+            connection.executemany("INSERT INTO raw_ratings VALUES (?, ?, ?, ?)", rows)
+        connection.commit()
+        connection.close()
+        raw = time.perf_counter() - started
+    print(f"[sqlite] ml-latest-small: {ratings:,} ratings (+ movies, users, tags, stats) imported in {seconds:.2f} s "
+          f"= {ratings / seconds:,.0f} ratings/s, peak RSS {rss:.0f} MiB")
+    print(f"[sqlite] re-import of the same release (no changes): {again:.2f} s")
+    print(f"[sqlite] raw executemany of ratings.csv into a bare table: {raw:.2f} s = {ratings / raw:,.0f} ratings/s")
+    print(f"[sqlite] ratio import / raw load: {seconds / raw:.1f}x  (whole-process import incl. Django start-up)")
+
+
+def _admin_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def bench_postgres_generated() -> None:
+    import psycopg
+
+    ratings = int(os.environ.get("BENCH_RATINGS", 10_000_000))
+    users = int(os.environ.get("BENCH_USERS", min(70_000, max(ratings // 140, 10))))
+    movies = int(os.environ.get("BENCH_MOVIES", min(30_000, max(ratings // 300, 50))))
+    database = urlsplit(PG_URL).path.lstrip("/")
+    with psycopg.connect(_admin_url(PG_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{database}"')
+    with tempfile.TemporaryDirectory() as folder:
+        release = Path(folder) / "generated"
+        gen_seconds, _, _ = run_child(
+            ["generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
+             "--out", str(release), "--seed", "1", "--no-progress"], PG_URL,
+        )
+        size_mb = (release / "ratings.csv").stat().st_size / 1e6
+        print(f"[postgres] generated {ratings:,} ratings by {users:,} users on {movies:,} movies "
+              f"({size_mb:.0f} MB ratings.csv) in {gen_seconds:.1f} s")
+        run_child(["migrate", "--noinput", "-v0"], PG_URL)
+
+        started = time.perf_counter()
+        with psycopg.connect(PG_URL) as connection:
+            connection.execute("CREATE TABLE bench_raw_ratings (user_id integer, movie_id integer, rating real, ts bigint)")
+            with connection.cursor() as cursor, open(release / "ratings.csv", "rb") as handle:
+                with cursor.copy("COPY bench_raw_ratings FROM STDIN (FORMAT csv, HEADER true)") as copy:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        copy.write(block)
+            connection.commit()
+        raw = time.perf_counter() - started
+        with psycopg.connect(PG_URL, autocommit=True) as connection:
+            connection.execute("DROP TABLE bench_raw_ratings")
+
+        seconds, rss, output = run_child(["import_movielens", str(release), "--no-progress"], PG_URL)
+        with psycopg.connect(PG_URL) as connection:
+            stored = connection.execute("SELECT COUNT(*) FROM catalog_rating").fetchone()[0]
+    print(f"[postgres] raw COPY of ratings.csv into a bare table: {raw:.1f} s = {ratings / raw:,.0f} ratings/s")
+    print(f"[postgres] import_movielens: {seconds:.1f} s = {ratings / seconds:,.0f} ratings/s, "
+          f"peak RSS {rss:.0f} MiB, {stored:,} ratings stored")
+    print(f"[postgres] ratio import / raw COPY: {seconds / raw:.2f}x  (goal: within 2x)")
+
+
+def main() -> None:
+    if SMALL.is_dir():
+        bench_sqlite_small()
+    else:
+        print(f"[sqlite] skipped: no ml-latest-small at {SMALL} (set BENCH_SMALL_PATH)")
+    if os.environ.get("BENCH_SKIP_PG") == "1":
+        print("[postgres] skipped (BENCH_SKIP_PG=1)")
+    else:
+        bench_postgres_generated()
+
+
+if __name__ == "__main__":
+    main()
