@@ -166,6 +166,11 @@ def _parse_csv(filename: str, text: str) -> ParsedHistory:
         elif LETTERBOXD_RATINGS_COLUMNS <= header:
             source, read_row = HistoryImport.Source.LETTERBOXD, _letterboxd_rating_row
         elif LETTERBOXD_LIST_COLUMNS <= header:
+            if "watched" in PurePosixPath(filename).name.lower():  # same columns as watchlist.csv
+                raise HistoryFileError(
+                    f"{filename} lists films you watched without their ratings: upload ratings.csv for your "
+                    "ratings and watchlist.csv for films you want to see (or the whole export zip)."
+                )
             source, read_row = HistoryImport.Source.LETTERBOXD, _letterboxd_watchlist_row
         else:
             raise HistoryFileError(

@@ -273,6 +273,7 @@ def test_export_round_trips_through_the_letterboxd_importer(client, catalogue):
         ("ratings.csv", b"Date,Name,Year,Letterboxd URI,Rating\n2024-01-01,Heat,1995,,7\n", "line 2"),
         ("ratings.csv", IMDB_HEADER.encode() + b"tt1,11,,X,X,,Movie,,,1990,,,,\n", "line 2"),
         ("empty.csv", b"", "is empty"),
+        ("watched.csv", b"Date,Name,Year,Letterboxd URI\n2024-01-01,Heat,1995,\n", "without their ratings"),
     ],
 )
 def test_malformed_or_foreign_files_get_a_clear_message_and_store_nothing(client, catalogue, filename, data, message):
