@@ -280,3 +280,21 @@ def test_folder_without_a_release_is_a_clear_error(tmp_path):
 )
 def test_titles_read_the_way_people_write_them(raw, expected):
     assert parse_title(raw) == expected
+
+
+def test_bulk_load_path_restores_every_index_and_foreign_key(tmp_path, monkeypatch):
+    from django.db import connection
+
+    from catalog.importers import movielens
+
+    monkeypatch.setattr(movielens, "BULK_PATH_MIN_ROWS", 1)  # take the big-load path with a tiny release
+
+    def rating_constraints():
+        with connection.cursor() as cursor:
+            found = connection.introspection.get_constraints(cursor, Rating._meta.db_table)
+        return {name: (c["columns"], c["unique"], c["index"], c["foreign_key"]) for name, c in found.items()}
+
+    before = rating_constraints()
+    run_import(csv_release(tmp_path / "rel"))
+    assert rating_constraints() == before
+    assert catalogue_counts() == (4, 3, 5, 2)
