@@ -347,11 +347,13 @@ def _title_index(rows):
 def create_history_import(*, user, filename: str, data: bytes) -> HistoryImport:
     """Parse and match an upload into a HistoryImport awaiting confirmation (nothing is rated yet).
 
-    Raises HistoryFileError (and stores nothing) when the file cannot be read.
+    Raises HistoryFileError (and changes nothing) when the file cannot be read.
     """
     parsed = parse_history_file(filename, data)
     if not parsed.rows:
         raise HistoryFileError(f"{filename} has no films to import ({len(parsed.skipped)} rows were not films).")
+    # A new upload replaces any preview the user left unconfirmed.
+    HistoryImport.objects.filter(user=user, status=HistoryImport.Status.PREVIEW).delete()
     return HistoryImport.objects.create(
         user=user, source=parsed.source, filename=filename[:255], rows=match_rows(parsed.rows)
     )
