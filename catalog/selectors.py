@@ -22,6 +22,10 @@ SEARCH_LIMIT = 60
 FUZZY_CUTOFF = 82
 MIN_FUZZY_QUERY_LENGTH = 3
 PARTIAL_CUTOFF = 87
+MIN_NAME_PART_LENGTH = 4
+MIN_FUZZY_WORD_LENGTH = 4
+WORD_CUTOFF = 80
+MAX_WORD_VARIANTS = 5
 PARTIAL_MIN_QUERY_LENGTH = 5
 # Weight of the prior in the Bayesian average: a movie needs about this many ratings before its
 # own mean counts as much as the catalogue-wide mean.
@@ -52,6 +56,7 @@ class _FuzzyIndex:
     version: tuple = ()
     keys: list = field(default_factory=list)  # what each text belongs to: a movie id or (kind, id)
     texts: list = field(default_factory=list)
+    words: list = field(default_factory=list)  # distinct words of all texts, for per-word typos
 
 
 _title_index = _FuzzyIndex()
@@ -80,6 +85,7 @@ def _movie_titles_index() -> _FuzzyIndex:
                         if text:
                             index.keys.append(movie_id)
                             index.texts.append(text)
+            index.words = sorted({word for text in index.texts for word in text.split()})
             _title_index = index
         return _title_index
 
@@ -95,8 +101,11 @@ def _people_names_index() -> _FuzzyIndex:
             index = _FuzzyIndex(version=version)
             for kind, model in (("director", Director), ("actor", Actor)):
                 for person_id, name in model.objects.values_list("id", "search_name").iterator():
-                    index.keys.append((kind, person_id))
-                    index.texts.append(name)
+                    # The whole name, and each longer part of it: "kubrik" finds "stanley kubrick".
+                    parts = [part for part in name.split() if len(part) >= MIN_NAME_PART_LENGTH]
+                    for text in {name, *parts}:
+                        index.keys.append((kind, person_id))
+                        index.texts.append(text)
             _people_index = index
         return _people_index
 
@@ -104,23 +113,31 @@ def _people_names_index() -> _FuzzyIndex:
 def _fuzzy_matches(query: str, index: _FuzzyIndex, limit: int) -> list[tuple[object, float]]:
     """Best (key, score) pairs for query, best first.
 
-    WRatio catches typos in whole titles; partial_ratio (for queries of PARTIAL_MIN_QUERY_LENGTH+
-    characters) catches a misspelt title inside a longer one ("godfater" in "godfather part ii").
-    Texts much shorter than the query never match ("go" is not "godfater").
+    ratio catches typos in whole titles and names; partial_ratio (for queries of
+    PARTIAL_MIN_QUERY_LENGTH+ characters) catches a misspelt title inside a longer one ("godfater"
+    in "godfather part ii"). Texts much shorter than the query never match ("go" is not
+    "godfater"). (WRatio is not used: its token-set part matches any title sharing "the".)
     """
     if len(query) < MIN_FUZZY_QUERY_LENGTH or not index.texts:
         return []
-    matches = process.extract(query, index.texts, scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF, limit=limit * 3)
-    if len(query) >= PARTIAL_MIN_QUERY_LENGTH:
-        matches += process.extract(
-            query, index.texts, scorer=fuzz.partial_ratio, score_cutoff=PARTIAL_CUTOFF, limit=limit * 3
-        )
     minimum_length = len(query) * 2 // 3
     best: dict[object, float] = {}
-    for text, score, position in matches:
-        key = index.keys[position]
-        if len(text) >= minimum_length and score > best.get(key, 0.0):
+
+    def keep(key, score):
+        if score > best.get(key, 0.0):
             best[key] = score
+
+    for text, score, position in process.extract(
+        query, index.texts, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=limit * 3
+    ):
+        if len(text) >= minimum_length:
+            keep(index.keys[position], score)
+    if len(query) >= PARTIAL_MIN_QUERY_LENGTH:
+        for text, score, position in process.extract(
+            query, index.texts, scorer=fuzz.partial_ratio, score_cutoff=PARTIAL_CUTOFF, limit=limit * 3
+        ):
+            if len(text) >= len(query):  # the query inside a longer text, never the reverse
+                keep(index.keys[position], score)
     return sorted(best.items(), key=lambda item: -item[1])
 
 
@@ -134,12 +151,48 @@ def _contains_all_words(field_name: str, words: list[str]) -> Q:
     return condition
 
 
-def _title_tier(query: str, search_title: str) -> int:
+def _word_variants(words: list[str], vocabulary: list[str]) -> list[dict[str, float]]:
+    """For each query word, {spelling: score}: itself and close title words ("portait" -> "portrait")."""
+    all_variants = []
+    for word in words:
+        variants = {word: 100.0}
+        if len(word) >= MIN_FUZZY_WORD_LENGTH and vocabulary:
+            for text, score, _ in process.extract(
+                word, vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_CUTOFF, limit=MAX_WORD_VARIANTS
+            ):
+                variants.setdefault(text, score)
+        all_variants.append(variants)
+    return all_variants
+
+
+def _contains_a_variant_of_each_word(field_name: str, variants: list[dict[str, float]]) -> Q:
+    condition = Q()
+    for spellings in variants:
+        any_spelling = Q()
+        for spelling in spellings:
+            any_spelling |= Q(**{f"{field_name}__contains": spelling})
+        condition &= any_spelling
+    return condition
+
+
+def _word_match_score(variants: list[dict[str, float]], text: str) -> float:
+    """The weakest word's best spelling found in text (100 when every word is there as typed)."""
+    return min(max((score for spelling, score in spellings.items() if spelling in text), default=0.0) for spellings in variants)
+
+
+def _title_closeness(query: str, search_title: str) -> float:
     lines = search_title.split("\n")
-    stripped = [_without_article(line) or line for line in lines]
-    if query in lines or query in stripped:
+    return max(fuzz.ratio(query, line) for line in lines + [_without_article(line) or line for line in lines])
+
+
+def _title_tier(query: str, search_title: str) -> int:
+    """EXACT, PREFIX or CONTAINS; leading articles of the query and the titles are optional."""
+    lines = search_title.split("\n")
+    titles = lines + [_without_article(line) or line for line in lines]
+    queries = [query, _without_article(query) or query]
+    if any(candidate in titles for candidate in queries):
         return EXACT
-    if any(line.startswith(query) for line in lines + stripped):
+    if any(title.startswith(candidate) for title in titles for candidate in queries):
         return PREFIX
     return CONTAINS
 
@@ -185,12 +238,21 @@ def search_movies(query: str, *, genre=None, year_from=None, year_to=None, limit
         if movie_id not in ranks or rank < ranks[movie_id]:
             ranks[movie_id] = rank
 
-    words = normalized.split()
-    for movie_id, search_title in Movie.objects.filter(_contains_all_words("search_title", words)).values_list(
-        "id", "search_title"
-    )[: limit * 5]:
-        consider(movie_id, _title_tier(normalized, search_title), 100.0)
-    for movie_id, score in _fuzzy_matches(normalized, _movie_titles_index(), limit):
+    index = _movie_titles_index()
+    # "the heat" finds "Heat": a leading article is optional.
+    variants = _word_variants((_without_article(normalized) or normalized).split(), index.words)
+    for movie_id, search_title in (
+        Movie.objects.filter(_contains_a_variant_of_each_word("search_title", variants))
+        .order_by("-rating_count")
+        .values_list("id", "search_title")[: limit * 5]
+    ):
+        word_score = _word_match_score(variants, search_title)
+        if word_score >= 100.0:
+            consider(movie_id, _title_tier(normalized, search_title), 100.0)
+        else:
+            # Every word found, some misspelt: the closer the whole title, the better.
+            consider(movie_id, FUZZY, (word_score + _title_closeness(normalized, search_title)) / 2)
+    for movie_id, score in _fuzzy_matches(normalized, index, limit):
         consider(movie_id, FUZZY, score)
     people = _matching_people(normalized, limit)
     if people:

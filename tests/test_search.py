@@ -40,6 +40,17 @@ def test_a_typo_still_finds_the_movie_first(catalogue):
     assert catalogue["go"] not in results
 
 
+def test_each_word_may_be_misspelt_and_words_may_be_left_out(catalogue):
+    assert search_movies("godfater part")[0] == catalogue["godfather2"]
+    assert search_movies("toy stroy")[0] == catalogue["toy_story"]
+    assert search_movies("fabulous destin") == []  # a different word is not a typo
+
+
+def test_a_shared_article_is_not_a_match(catalogue):
+    assert catalogue["toy_story"] not in search_movies("the heat")
+    assert search_movies("the heat")[0] == catalogue["heat"]
+
+
 def test_accents_do_not_matter_either_way(catalogue):
     assert search_movies("amelie")[0] == catalogue["amelie"]
     assert search_movies("AMÉLIE")[0] == catalogue["amelie"]
