@@ -3,7 +3,8 @@
 Item features: genres, directors, the top-billed actors (first TOP_BILLED by cast order),
 keywords and tags used on at least MIN_TAG_MOVIES films, decade, plus an identity feature
 per film (added in the fit). User features: gender, age bucket and occupation where known,
-plus genre affinity computed from the ratings in the fit, plus identity.
+plus genre affinity (genres picked at onboarding, and genres the user rates above their own
+mean, computed in the fit), plus identity.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from django.contrib.auth import get_user_model
 
 from catalog.models import CastMember, Movie, NotInterested, Rating, Tag
+from recommendations.models import GenrePreference
 from recommendations.recommender import TrainingData
 
 TOP_BILLED = 4
@@ -91,6 +93,8 @@ def load_training_data() -> TrainingData:
     user_keys = np.array([row[0] for row in profile_rows], dtype=np.int64)
     user_pos = {pk: i for i, pk in enumerate(user_keys.tolist())}
     user_features = [user_feature_names(gender=g or "", birth_year=b, occupation=o or "") for _, g, b, o in profile_rows]
+    for user_id, genre in GenrePreference.objects.filter(user_id__in=list(user_pos)).values_list("user_id", "genre__name"):
+        user_features[user_pos[user_id]].append(f"likes:{genre}")
     # Both key arrays are sorted, so positions come from one vectorised search.
     users = np.searchsorted(user_keys, ids[:, 0].astype(np.int64))
     items = np.searchsorted(item_keys, ids[:, 1].astype(np.int64))

@@ -15,15 +15,16 @@ from recommendations import engine
 
 DEFAULT_HYPERPARAMETERS = {
     "components": 64,
-    "epochs": 30,
+    "epochs": 20,
     "learning_rate": 0.05,
     "item_alpha": 1e-6,
     "user_alpha": 1e-6,
     "max_sampled": 50,
-    "ease_lambda": 200.0,
+    "ease_lambda": 500.0,
     "ease_min_count": 2,
     "ease_max_items": 6000,
-    "blend_lightfm": 0.2,
+    "blend_lightfm": 0.35,
+    "cold_content_weight": 0.3,
     "identity_weight": 1.0,
     "stars_factors": 16,
     "stars_reg": 8.0,
@@ -164,9 +165,28 @@ class Recommender:
         result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
         return result
 
+    def content_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Cosine-like match of each film's TF-IDF to the user's weighted profile of rated films."""
+        if len(items) == 0:
+            return np.zeros(self.n_items, np.float32)
+        mean = float(scores.mean())
+        weights = engine.interaction_weights(scores, mean) * np.where(engine.is_positive(scores, mean), 1.0, -0.5)
+        profile = self.tfidf[items].T @ weights.astype(np.float32)
+        return np.asarray(self.tfidf @ profile).ravel()
+
     def blended_scores(self, vector, items, scores) -> np.ndarray:
-        """Served score per catalogue item (higher is better)."""
+        """Served score per catalogue item (higher is better).
+
+        Warm films: per-user z-scores of LightFM and EASE, mixed with weight blend_lightfm.
+        Films nobody has rated yet: LightFM (which sees their features) mixed with the
+        content match, weight cold_content_weight.
+        """
         lfm = engine.standardise(self.lightfm_scores(vector))
+        cold = self.popularity == 0
+        if cold.any() and len(items) and self.hyperparameters.get("cold_content_weight", 0) > 0:
+            w = self.hyperparameters["cold_content_weight"]
+            content = engine.standardise(self.content_scores(items, scores), cold)
+            lfm = np.where(cold, (1 - w) * lfm + w * content, lfm)
         if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
             return lfm
         ease_raw = self.ease_scores(items, scores)

@@ -15,7 +15,7 @@ from django.db.models import Avg, Count, Max, Q
 
 from catalog.models import Genre, Movie, NotInterested, Rating
 from recommendations import engine
-from recommendations.models import ModelVersion, UserVector
+from recommendations.models import GenrePreference, ModelVersion, UserVector
 
 MODEL_CHECK_SECONDS = 5.0
 TRENDING_DAYS = 30
@@ -47,14 +47,15 @@ class _CurrentModel:
         if now - self.checked_at < MODEL_CHECK_SECONDS:
             return self.model
         with self.lock:
-            current = ModelVersion.objects.filter(is_current=True).values_list("pk", flat=True).first()
+            # (pk, published_at) identifies a publication even if a pk is ever reused.
+            current = ModelVersion.objects.filter(is_current=True).values_list("pk", "published_at").first()
             if current != self.version_id:
                 if current is None:
                     self.model = None
                 else:
                     from recommendations.services import load_artifact
 
-                    self.model = load_artifact(ModelVersion.objects.get(pk=current))
+                    self.model = load_artifact(ModelVersion.objects.get(pk=current[0]))
                 self.version_id = current
             self.checked_at = now
         return self.model
@@ -66,6 +67,11 @@ _current = _CurrentModel()
 def current_model():
     """The loaded current model, or None when no version has been published."""
     return _current.get()
+
+
+def expire_current_model() -> None:
+    """Make the next current_model() call re-check the current version at once."""
+    _current.expire()
 
 
 def stars_text(score: float) -> str:
@@ -91,6 +97,7 @@ def user_feature_names_for(user, model, items, scores) -> list[str]:
 
     names = user_feature_names(gender=getattr(user, "gender", "") or "", birth_year=getattr(user, "birth_year", None),
                                occupation=getattr(user, "occupation", "") or "")
+    names += [f"likes:{g}" for g in GenrePreference.objects.filter(user_id=user.pk).values_list("genre__name", flat=True)]
     if len(items):
         mean = float(scores.mean())
         liked = items[engine.is_positive(scores, mean)]

@@ -111,6 +111,7 @@ def publish_model(version: ModelVersion) -> ModelVersion:
     version.save(update_fields=["is_current", "status", "published_at"])
     from recommendations.selectors import _current
 
+    _current.expire()
     transaction.on_commit(_current.expire)
     return version
 

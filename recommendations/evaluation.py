@@ -1,0 +1,440 @@
+"""Offline evaluation on a MovieLens release (read through catalog.importers.formats).
+
+Protocols
+- ``msr``: Microsoft Recommenders' MovieLens benchmark. python_stratified_split(ratio=0.75,
+  filter_by="item", seed=42): ``np.random.seed(42)``, one uniform number per rating in file
+  order, ratings sorted by (movie, number), a rating goes to train when its rank within its
+  movie divided by the movie's count is <= 0.75. Every test rating is relevant, items seen in
+  training are removed from the lists, k = 10, MAP as recommenders' ``map`` (see metrics).
+- ``temporal``: each user's last 20% of ratings by timestamp are held out (same rank rule).
+- ``cold-items``: 20% of the rated movies (seed 42) are held out with all their ratings; per
+  user, the held-out movies are ranked; AUC of ratings >= 4 (positive) over < 4 (negative),
+  averaged over users with both; nDCG@10 etc. with the liked (>= 4) held-out movies relevant.
+
+Hyper-parameters of the served blend (LightFM/EASE mix, content weight on cold items, EASE λ)
+are chosen on a validation split made from the training part by the same protocol (seed 43),
+never on the test split.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from recommendations import engine
+from recommendations.metrics import auc, mae, ranking_metrics, rmse, user_ranking_metrics
+from recommendations.recommender import (
+    DEFAULT_HYPERPARAMETERS,
+    TrainingData,
+    content_matrix,
+    fit_ease_block,
+    fit_recommender,
+)
+
+PROTOCOLS = ("msr", "temporal", "cold-items")
+K = 10
+MAX_K = 50
+MODEL_NAMES = ("popularity", "item-knn", "user-knn", "mf-puresvd", "content", "ease", "lightfm-cf", "lightfm-hybrid", "served")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_release(path) -> TrainingData:
+    """Ratings (in file order), movie genres/decade, frequent tags and user demographics."""
+    from catalog.importers.formats import open_release
+
+    release = open_release(path)
+    movies = list(release.iter_movies())
+    item_keys = np.array(sorted(m.movielens_id for m in movies), dtype=np.int64)
+    by_id = {m.movielens_id: m for m in movies}
+    raw = list(release.iter_ratings())
+    user_ext = np.array([r[0] for r in raw])
+    user_keys, users = np.unique(user_ext, return_inverse=True)
+    items = np.searchsorted(item_keys, np.array([r[1] for r in raw], dtype=np.int64))
+    scores = np.array([r[2] for r in raw], dtype=np.float32)
+    timestamps = np.array([r[3] for r in raw], dtype=np.float64)
+
+    tags: dict[int, set] = {}
+    if release.has_tags:
+        for t in release.iter_tags():
+            tags.setdefault(t.movie_external_id, set()).add(t.tag.strip().lower())
+    tag_films: dict[str, int] = {}
+    for ts in tags.values():
+        for t in ts:
+            tag_films[t] = tag_films.get(t, 0) + 1
+    genres, features, texts, titles, years = [], [], [], [], []
+    for key in item_keys.tolist():
+        m = by_id[key]
+        gs = [g for g in m.genres if g and g != "(no genres listed)"]
+        frequent = sorted(t for t in tags.get(key, ()) if tag_films[t] >= 3)
+        names = [f"genre:{g}" for g in gs] + [f"tag:{t}" for t in frequent]
+        if m.year:
+            names.append(f"decade:{m.year // 10 * 10}")
+        genres.append(gs), features.append(names), titles.append(m.title), years.append(m.year or 0)
+        texts.append(" ".join(gs + sorted(tags.get(key, ())) + ([f"decade{m.year // 10 * 10}"] if m.year else [])))
+    user_features = [[] for _ in range(len(user_keys))]
+    if release.has_users:
+        pos = {k: i for i, k in enumerate(user_keys.tolist())}
+        for u in release.iter_users():
+            if u.external_id in pos:
+                names = user_features[pos[u.external_id]]
+                if u.gender:
+                    names.append(f"gender:{u.gender}")
+                if u.age_range or u.age:
+                    names.append(f"age:{u.age_range or (u.age // 10 * 10)}")
+                if u.occupation:
+                    names.append(f"occupation:{u.occupation}")
+    return TrainingData(user_keys=user_keys, item_keys=item_keys, users=users.astype(np.int64), items=items.astype(np.int64),
+                        scores=scores, timestamps=timestamps, item_titles=titles, item_genres=genres,
+                        item_years=np.array(years, np.int32), item_features=features, item_text=texts,
+                        user_features=user_features)
+
+
+def _rank_split(groups: np.ndarray, order_key: np.ndarray, train_share: float) -> np.ndarray:
+    """True for train rows: rank within group (by order_key) / group size <= train_share."""
+    order = np.lexsort((order_key, groups))
+    sorted_groups = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    counts = np.diff(np.r_[starts, len(order)])
+    position = np.arange(len(order)) - np.repeat(starts, counts)
+    rank = (position + 1) / np.repeat(counts, counts)
+    train = np.zeros(len(order), bool)
+    train[order] = rank <= train_share
+    return train
+
+
+def split(data: TrainingData, protocol: str, seed: int = 42) -> np.ndarray:
+    """Boolean train mask over the ratings for the protocol."""
+    if protocol == "msr":
+        np.random.seed(seed)  # exactly what python_stratified_split does
+        random = np.random.rand(len(data.users))
+        return _rank_split(data.item_keys[data.items], random, 0.75)
+    if protocol == "temporal":
+        return _rank_split(data.users, data.timestamps + np.arange(len(data.users)) * 1e-9, 0.8)
+    if protocol == "cold-items":
+        rated = np.unique(data.items)
+        rng = np.random.RandomState(seed)
+        held = rng.choice(rated, size=int(round(0.2 * len(rated))), replace=False)
+        return ~np.isin(data.items, held)
+    raise ValueError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _binary(data: TrainingData) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(data.users), np.float32), (data.users, data.items)), shape=(data.n_users, data.n_items))
+
+
+def _row_normalise(m):
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    return sp.diags(1 / np.where(norms > 0, norms, 1)) @ m
+
+
+class Scorers:
+    """Every model of the table, fitted on one training part; score(users) -> dense scores."""
+
+    def __init__(self, train: TrainingData, hp: dict, progress: bool):
+        self.train, self.timings = train, {}
+        self.x = _binary(train)
+        self.weighted = engine.interaction_matrix(train.users, train.items, train.scores, train.n_users, train.n_items)
+
+        t = time.perf_counter()
+        self.popularity = np.asarray(self.x.sum(axis=0)).ravel()
+        self.timings["popularity"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        xn = _row_normalise(self.x.T.tocsr())  # items x users, unit rows
+        self.item_sim = (xn @ xn.T).toarray().astype(np.float32) if train.n_items <= 12000 else None
+        np.fill_diagonal(self.item_sim, 0)
+        self.timings["item-knn"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        un = _row_normalise(self.x)
+        sim = (un @ un.T).toarray()
+        np.fill_diagonal(sim, 0)
+        keep = 50
+        if sim.shape[0] > keep:
+            cut = np.partition(sim, -keep, axis=1)[:, -keep][:, None]
+            sim = np.where(sim >= cut, sim, 0)
+        self.user_sim = sp.csr_matrix(sim.astype(np.float32))
+        self.timings["user-knn"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        from scipy.sparse.linalg import svds
+
+        factors = min(50, min(self.x.shape) - 1)
+        u, s, vt = svds(self.x.astype(np.float64), k=factors, random_state=42)
+        self.svd_users, self.svd_items = (u * s).astype(np.float32), vt.T.astype(np.float32)
+        self.timings["mf-puresvd"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        self.tfidf = content_matrix(train.item_text)
+        self.timings["content"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        bar = (lambda it: tqdm(it, desc="LightFM CF epochs", leave=False)) if progress else None
+        self.lfm_cf = engine.fit_lightfm(self.weighted, None, None, components=hp["components"], epochs=hp["epochs"],
+                                         learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"],
+                                         user_alpha=hp["user_alpha"], max_sampled=hp["max_sampled"], seed=hp["seed"],
+                                         progress=bar)
+        self.cf_bias, self.cf_items = self.lfm_cf.get_item_representations()
+        _, self.cf_users = self.lfm_cf.get_user_representations()
+        self.timings["lightfm-cf"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        bar = (lambda it: tqdm(it, desc="LightFM hybrid epochs", leave=False)) if progress else None
+        self.model = fit_recommender(train, hp, progress=bar)
+        self.timings["served"] = time.perf_counter() - t
+        self.timings["lightfm-hybrid"] = self.timings["served"]  # fitted inside the served model
+        self.timings["ease"] = self.timings["served"]
+        self.stars = _stars(train)
+
+    def user_ratings(self, u):
+        start, end = self.stars.indptr[u], self.stars.indptr[u + 1]
+        return self.stars.indices[start:end].astype(np.int64), self.stars.data[start:end].astype(np.float32)
+
+    def score(self, name: str, u: int) -> np.ndarray:
+        m = self.model
+        if name == "popularity":
+            return self.popularity.astype(np.float64)
+        if name == "item-knn":
+            return np.asarray(self.x[u] @ self.item_sim).ravel()
+        if name == "user-knn":
+            return np.asarray((self.user_sim[u] @ self.x).todense()).ravel()
+        if name == "mf-puresvd":
+            return self.svd_items @ self.svd_users[u]
+        items, scores = self.user_ratings(u)
+        if name == "content":
+            return m.content_scores(items, scores)
+        if name == "ease":
+            s = m.ease_scores(items, scores).astype(np.float64)
+            s[m.ease_position < 0] = -1e9
+            return s
+        if name == "lightfm-cf":
+            return self.cf_items @ self.cf_users[u] + self.cf_bias
+        if name == "lightfm-hybrid":
+            return m.lightfm_scores(m.user_vectors[u])
+        if name == "served":
+            return m.blended_scores(m.user_vectors[u], items, scores)
+        raise KeyError(name)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class Lists:
+    top: dict  # model -> {user: [items]}
+    item_scores: dict  # model -> {user: (pos_scores, neg_scores)} for cold-items AUC
+
+
+def rank_all(scorers: Scorers, test: TrainingData, protocol: str, names, progress: bool, candidates=None) -> Lists:
+    test_users = np.unique(test.users)
+    top = {n: {} for n in names}
+    pairs = {n: {} for n in names}
+    seen = scorers.x
+    for u in tqdm(test_users.tolist(), desc=f"scoring {protocol}", disable=not progress, leave=False):
+        if seen[u].nnz == 0 and protocol != "cold-items":
+            continue
+        mask = test.users == u
+        t_items, t_scores = test.items[mask], test.scores[mask]
+        for n in names:
+            s = np.asarray(scorers.score(n, u), dtype=np.float64).copy()
+            if candidates is not None:
+                allowed = np.full(len(s), -np.inf)
+                allowed[candidates] = s[candidates]
+                s = allowed
+                pos, neg = s[t_items[t_scores >= 4]], s[t_items[t_scores < 4]]
+                pairs[n][u] = (pos, neg)
+            s[seen[u].indices] = -np.inf
+            best = engine.top_k(s, MAX_K)
+            top[n][u] = [i for i in best.tolist() if np.isfinite(s[i])]
+    return Lists(top, pairs)
+
+
+def relevant_sets(test: TrainingData, protocol: str) -> dict:
+    keep = test.scores >= 4 if protocol == "cold-items" else np.ones(len(test.users), bool)
+    rel: dict = {}
+    for u, i in zip(test.users[keep].tolist(), test.items[keep].tolist()):
+        rel.setdefault(u, set()).add(i)
+    return rel
+
+
+def tune(train: TrainingData, protocol: str, hp: dict, progress: bool) -> dict:
+    """Pick blend weights (and EASE λ) on a validation split of the training part."""
+    mask = split(train, protocol, seed=43)
+    inner, valid = train.subset(mask), train.subset(~mask)
+    rel = relevant_sets(valid, protocol)
+    candidates = np.unique(valid.items) if protocol == "cold-items" else None
+    best = (-1.0, hp)
+    grid_lambda = [hp["ease_lambda"]] if protocol == "cold-items" else [200.0, 500.0, 1000.0]
+    model = fit_recommender(inner, hp)
+    matrix = engine.interaction_matrix(inner.users, inner.items, inner.scores, inner.n_users, inner.n_items)
+    for lam in grid_lambda:
+        trial_hp = {**hp, "ease_lambda": lam}
+        if lam != model.hyperparameters["ease_lambda"]:
+            model.ease_items, model.ease_position, model.ease_weights = fit_ease_block(matrix, model.popularity, trial_hp)
+            model.hyperparameters["ease_lambda"] = lam
+        x = _binary(inner)
+        stars_rows = _stars(inner)
+        weights = [0.0, 0.1, 0.2, 0.35, 0.5] if protocol != "cold-items" else [0.0, 0.15, 0.3, 0.5, 0.7]
+        for w in weights:
+            if protocol == "cold-items":
+                model.hyperparameters["cold_content_weight"] = w
+            else:
+                model.blend_lightfm = w
+            recs = {}
+            for u in rel:
+                row = x[u]
+                if row.nnz == 0 and protocol != "cold-items":
+                    continue
+                items = stars_rows[u].indices.astype(np.int64)
+                stars = stars_rows[u].data.astype(np.float32)
+                s = model.blended_scores(model.user_vectors[u], items, stars).astype(np.float64)
+                if candidates is not None:
+                    allowed = np.full(len(s), -np.inf)
+                    allowed[candidates] = s[candidates]
+                    s = allowed
+                s[items] = -np.inf
+                recs[u] = engine.top_k(s, K).tolist()
+            value = ranking_metrics(recs, rel, K)[f"ndcg@{K}"]
+            if progress:
+                tqdm.write(f"  validation {protocol}: ease_lambda={lam} weight={w} ndcg@10={value:.4f}")
+            if value > best[0]:
+                chosen = {**trial_hp}
+                chosen["cold_content_weight" if protocol == "cold-items" else "blend_lightfm"] = w
+                best = (value, chosen)
+    return best[1]
+
+
+def _stars(data: TrainingData) -> sp.csr_matrix:
+    m = sp.csr_matrix((data.scores, (data.users, data.items)), shape=(data.n_users, data.n_items))
+    m.sort_indices()
+    return m
+
+
+def stars_cross_validation(data: TrainingData, hp: dict, folds: int = 5, progress: bool = True) -> dict:
+    """RMSE/MAE of the predicted-stars model (biased MF by ALS) under k-fold CV (seed 42)."""
+    rng = np.random.RandomState(42)
+    fold_of = rng.permutation(len(data.users)) % folds
+    rmses, maes = [], []
+    for f in tqdm(range(folds), desc="stars 5-fold CV", disable=not progress, leave=False):
+        tr, te = fold_of != f, fold_of == f
+        model = engine.fit_stars_model(data.users[tr], data.items[tr], data.scores[tr].astype(np.float64), data.n_users,
+                                       data.n_items, factors=hp["stars_factors"], reg=hp["stars_reg"],
+                                       iterations=hp["stars_iterations"], seed=hp["seed"])
+        predicted = model.predict(data.users[te], data.items[te])
+        rmses.append(rmse(data.scores[te], predicted)), maes.append(mae(data.scores[te], predicted))
+    return {"rmse": float(np.mean(rmses)), "mae": float(np.mean(maes)), "folds": folds,
+            "model": f"biased MF by ALS ({hp['stars_factors']} factors, reg {hp['stars_reg']})"}
+
+
+def evaluate(data_path, protocol: str, out_dir, *, hyperparameters=None, progress=True, tune_on_validation=True,
+             cross_validate=True) -> dict:
+    """Run one protocol end to end and write results.json, report.md and the plots."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_release(data_path)
+    hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
+    mask = split(data, protocol)
+    train, test = data.subset(mask), data.subset(~mask)
+    if tune_on_validation:
+        hp = tune(train, protocol, hp, progress)
+    scorers = Scorers(train, hp, progress)
+    candidates = np.unique(test.items) if protocol == "cold-items" else None
+    lists = rank_all(scorers, test, protocol, MODEL_NAMES, progress, candidates)
+    rel = relevant_sets(test, protocol)
+    models = {}
+    activity = np.bincount(train.users, minlength=train.n_users)
+    for name in MODEL_NAMES:
+        m = ranking_metrics(lists.top[name], rel, K, n_items=data.n_items)
+        m["train_seconds"] = round(scorers.timings[name], 3)
+        if protocol == "cold-items":
+            aucs = [a for a in (auc(p, n) for p, n in lists.item_scores[name].values()) if a is not None]
+            m["auc"] = float(np.mean(aucs)) if aucs else None
+            m["auc_users"] = len(aucs)
+        curve = [ranking_metrics(lists.top[name], rel, k) for k in range(1, MAX_K + 1)]
+        m["pr_curve"] = [[c[f"precision@{k}"], c[f"recall@{k}"]] for k, c in enumerate(curve, start=1)]
+        m["ndcg_by_activity"] = ndcg_by_activity(lists.top[name], rel, activity)
+        models[name] = m
+    result = {
+        "protocol": protocol, "dataset": str(data_path), "k": K, "served": "served",
+        "sizes": {"users": data.n_users, "items": data.n_items, "ratings": len(data.users),
+                  "train": int(mask.sum()), "test": int((~mask).sum())},
+        "hyperparameters": hp, "models": models,
+    }
+    if cross_validate:
+        result["predicted_stars"] = stars_cross_validation(data, hp, progress=progress)
+    (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
+    write_report(result, out)
+    write_plots(result, out)
+    return result
+
+
+ACTIVITY_BINS = [(1, 20), (21, 50), (51, 100), (101, 250), (251, 10**9)]
+
+
+def ndcg_by_activity(top: dict, rel: dict, activity: np.ndarray) -> dict:
+    result = {}
+    for lo, hi in ACTIVITY_BINS:
+        users = [u for u in rel if u in top and lo <= activity[u] <= hi]
+        label = f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"
+        values = [user_ranking_metrics(top[u], rel[u], K)["ndcg"] for u in users]
+        result[label] = {"users": len(users), "ndcg@10": float(np.mean(values)) if values else None}
+    return result
+
+
+def write_report(result: dict, out: Path) -> None:
+    cold = result["protocol"] == "cold-items"
+    cols = ["ndcg@10", "precision@10", "recall@10", "map", "coverage", "train_seconds"] + (["auc"] if cold else [])
+    lines = [f"# Evaluation: protocol `{result['protocol']}` on `{result['dataset']}`", "",
+             f"Ratings {result['sizes']['ratings']} (train {result['sizes']['train']}, test {result['sizes']['test']}), "
+             f"users {result['sizes']['users']}, movies {result['sizes']['items']}; k = {result['k']}.", "",
+             "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    ranked = sorted(result["models"].items(), key=lambda kv: -kv[1]["ndcg@10"])
+    for name, m in ranked:
+        cells = [("—" if m.get(c) is None else f"{m[c]:.4f}" if c != "train_seconds" else f"{m[c]:.1f}") for c in cols]
+        label = f"**{name}**" if name == result["served"] else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "predicted_stars" in result:
+        ps = result["predicted_stars"]
+        lines += ["", f"Predicted stars ({ps['model']}), {ps['folds']}-fold CV: RMSE {ps['rmse']:.4f}, MAE {ps['mae']:.4f}."]
+    lines += ["", "Chosen on the validation split: " + ", ".join(
+        f"{k}={result['hyperparameters'][k]}" for k in ("ease_lambda", "blend_lightfm", "cold_content_weight")), "",
+        "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png."]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def write_plots(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, m in result["models"].items():
+        curve = np.array(m["pr_curve"])
+        ax.plot(curve[:, 1], curve[:, 0], label=name, linewidth=2.5 if name == "served" else 1.2)
+    ax.set_xlabel("recall@k"), ax.set_ylabel("precision@k")
+    ax.set_title(f"Precision–recall, k = 1..{MAX_K} ({result['protocol']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout(), fig.savefig(out / "precision_recall.png", dpi=110), plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    labels = [f"{lo}-{hi}" if hi < 10**9 else f"{lo}+" for lo, hi in ACTIVITY_BINS]
+    width = 0.8 / len(result["models"])
+    for j, (name, m) in enumerate(result["models"].items()):
+        values = [m["ndcg_by_activity"][lb]["ndcg@10"] or 0 for lb in labels]
+        ax.bar(np.arange(len(labels)) + j * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(labels)) + 0.4, labels)
+    ax.set_xlabel("training ratings of the user"), ax.set_ylabel("nDCG@10")
+    ax.set_title(f"nDCG@10 by user activity ({result['protocol']})")
+    ax.legend(fontsize=7)
+    fig.tight_layout(), fig.savefig(out / "ndcg_by_activity.png", dpi=110), plt.close(fig)

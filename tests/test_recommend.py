@@ -1,0 +1,219 @@
+"""The engine on a small synthetic catalogue: versions, top-N, cold start, feedback, similar, explanations."""
+import datetime as dt
+import re
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from catalog.models import Movie, NotInterested, Rating
+from catalog.services import refresh_movie_stats
+from recommendations.feedback import user_feedback_changed
+from recommendations.models import ModelVersion, UserVector
+from recommendations.selectors import (
+    current_model,
+    expire_current_model,
+    predicted_rating,
+    recommend_for_user,
+    similar_movies,
+    trending_movies,
+)
+from recommendations.services import fit_model, publish_model
+from tests.factories import make_movie, make_user
+
+GENRES = ["Sci-Fi", "Romance", "Horror", "Comedy"]
+SMALL = {"components": 16, "epochs": 15, "stars_iterations": 4, "ease_lambda": 20.0, "ease_min_count": 1}
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_check():
+    # Each test has its own database: forget the model the previous test published.
+    expire_current_model()
+
+
+def rate(user, movie, score, when=None):
+    when = when or timezone.now()
+    return Rating.objects.create(user=user, movie=movie, score=score, created_at=when, updated_at=when)
+
+
+@pytest.fixture
+def catalogue(settings, tmp_path):
+    """Four genres of ten films, each genre with its own director; 32 users who each love one genre."""
+    settings.MEDIA_ROOT = tmp_path
+    rng = np.random.default_rng(7)
+    films = {
+        g: [make_movie(f"{g} film {i}", year=1980 + 3 * i, genres=[g], directors=[f"{g} Director"],
+                       actors=[f"{g} Star", f"Actor {g} {i}"], synopsis=f"A {g.lower()} story number {i}.")
+            for i in range(10)]
+        for g in GENRES
+    }
+    fans = {g: [] for g in GENRES}
+    for n in range(32):
+        genre = GENRES[n % 4]
+        user = make_user()
+        fans[genre].append(user)
+        for movie in rng.choice(films[genre], size=7, replace=False):
+            rate(user, movie, float(rng.choice([4.0, 4.5, 5.0])))
+        for other in [g for g in GENRES if g != genre]:
+            rate(user, rng.choice(films[other]), 2.0)
+    refresh_movie_stats()
+    return films, fans
+
+
+def fit_and_publish():
+    version = fit_model(hyperparameters=SMALL, progress=False)
+    publish_model(version)
+    return version
+
+
+def genres_of(recommendations):
+    return [r.movie.genres.get().name for r in recommendations]
+
+
+def test_a_fit_is_saved_as_a_version_and_published_versions_replace_each_other(catalogue):
+    assert current_model() is None
+    first = fit_model(hyperparameters=SMALL, progress=False)
+    assert first.status == ModelVersion.Status.READY
+    assert default_storage.exists(first.artifact)
+    assert (first.n_users, first.n_items, first.n_interactions) == (32, 40, 32 * 10)
+    assert first.train_seconds > 0
+    assert "holdout_served_ndcg@10" in first.metrics and "holdout_popularity_ndcg@10" in first.metrics
+    assert current_model() is None  # ready is not published
+
+    publish_model(first)
+    assert current_model().version_id == first.pk
+    second = fit_model(hyperparameters=SMALL, progress=False)
+    publish_model(second)
+    assert current_model().version_id == second.pk
+    assert list(ModelVersion.objects.filter(is_current=True)) == [second]
+    first.refresh_from_db()
+    assert first.status == ModelVersion.Status.READY
+
+
+def test_without_a_model_the_list_is_the_most_popular_films_not_yet_rated(catalogue):
+    films, fans = catalogue
+    user = fans["Horror"][0]
+    recs = recommend_for_user(user, n=5)
+    rated = set(Rating.objects.filter(user=user).values_list("movie_id", flat=True))
+    assert len(recs) == 5 and not rated & {r.movie.pk for r in recs}
+    counts = [r.movie.rating_count for r in recs]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_fans_get_their_genre_and_never_what_they_rated_or_hid(catalogue):
+    films, fans = catalogue
+    fit_and_publish()
+    user = fans["Sci-Fi"][0]
+    hidden = next(m for m in films["Sci-Fi"] if not Rating.objects.filter(user=user, movie=m).exists())
+    NotInterested.objects.create(user=user, movie=hidden)
+    recs = recommend_for_user(user, n=10)
+    rated = set(Rating.objects.filter(user=user).values_list("movie_id", flat=True))
+    shown = {r.movie.pk for r in recs}
+    assert not shown & rated and hidden.pk not in shown
+    assert genres_of(recs[:2]) == ["Sci-Fi", "Sci-Fi"]
+    assert all(0.5 <= r.predicted_stars <= 5 for r in recs)
+
+
+def test_genre_and_year_filters_are_honoured(catalogue):
+    fit_and_publish()
+    user = catalogue[1]["Sci-Fi"][0]
+    recs = recommend_for_user(user, n=10, genre="Comedy", year_from=1983, year_to=1995)
+    assert recs and set(genres_of(recs)) == {"Comedy"}
+    assert all(1983 <= r.movie.year <= 1995 for r in recs)
+
+
+def test_a_new_user_with_five_ratings_gets_recommendations_that_follow_them(catalogue):
+    films, _ = catalogue
+    fit_and_publish()
+    newcomer = make_user()
+    for movie in films["Horror"][:5]:
+        rate(newcomer, movie, 5.0)
+    recs = recommend_for_user(newcomer, n=5)
+    assert genres_of(recs).count("Horror") >= 4
+
+
+def test_a_film_without_ratings_is_recommended_to_users_whose_tastes_match_its_features(catalogue):
+    films, fans = catalogue
+    newcomer_film = make_movie("Brand new sci-fi", year=2024, genres=["Sci-Fi"], directors=["Sci-Fi Director"],
+                               actors=["Sci-Fi Star"], synopsis="A sci-fi story nobody has rated yet.")
+    fit_and_publish()
+
+    def position(user):
+        ids = [r.movie.pk for r in recommend_for_user(user, n=40)]
+        return ids.index(newcomer_film.pk)
+
+    for fan in fans["Sci-Fi"][:4]:
+        # Only (rated-by-others) sci-fi films come before it: it beats every other genre.
+        ahead = recommend_for_user(fan, n=40)[: position(fan)]
+        assert set(genres_of(ahead)) <= {"Sci-Fi"}
+    sci_fi_positions = [position(u) for u in fans["Sci-Fi"][:4]]
+    romance_positions = [position(u) for u in fans["Romance"][:4]]
+    assert np.mean(sci_fi_positions) + 10 < np.mean(romance_positions)
+
+
+def test_rating_sci_fi_films_highly_moves_sci_fi_up_the_list(catalogue):
+    films, fans = catalogue
+    fit_and_publish()
+    user = fans["Comedy"][0]
+    unrated_sci_fi = [m for m in films["Sci-Fi"] if not Rating.objects.filter(user=user, movie=m).exists()]
+    to_rate, still_unrated = unrated_sci_fi[:4], {m.pk for m in unrated_sci_fi[4:]}
+
+    def sci_fi_positions():
+        ids = [r.movie.pk for r in recommend_for_user(user, n=40)]
+        return np.mean([ids.index(pk) for pk in still_unrated])
+
+    before = sci_fi_positions()
+    for movie in to_rate:
+        rate(user, movie, 5.0)
+    user_feedback_changed(user.pk)
+    assert UserVector.objects.filter(user=user, model_version=current_model().version_id).exists()
+    after = sci_fi_positions()
+    assert after < before - 3
+
+
+def test_similar_movies_share_genre_and_director(catalogue):
+    films, _ = catalogue
+    fit_and_publish()
+    movie = films["Romance"][3]
+    similar = similar_movies(movie, n=5)
+    assert len(similar) == 5 and movie not in similar
+    assert all(m.genres.get().name == "Romance" and m.directors.get().name == "Romance Director" for m in similar)
+
+
+def test_explanations_name_films_and_directors_the_user_really_rated(catalogue):
+    films, fans = catalogue
+    fit_and_publish()
+    user = fans["Horror"][1]
+    ratings = {r.movie.title: r.score for r in Rating.objects.filter(user=user).select_related("movie")}
+    recs = recommend_for_user(user, n=5)
+    assert all(r.explanation for r in recs)
+    for rec in recs:
+        title = re.search(r"(?:Because you rated|Popular with people who liked) (.+?)(?: [★½]+)?$", rec.explanation)
+        if title:
+            assert title.group(1) in ratings and ratings[title.group(1)] >= 4
+        director = re.search(r"Directed by (.+), whom you rate highly", rec.explanation)
+        if director:
+            assert director.group(1) == "Horror Director" and rec.movie.directors.get().name == director.group(1)
+    assert any(re.search(r"Because you rated|Popular with people who liked|Directed by", r.explanation) for r in recs)
+
+
+def test_predicted_stars_are_higher_for_the_users_genre(catalogue):
+    films, fans = catalogue
+    fit_and_publish()
+    user = fans["Comedy"][2]
+    unrated = lambda g: next(m for m in films[g] if not Rating.objects.filter(user=user, movie=m).exists())  # noqa: E731
+    liked, other = predicted_rating(user, unrated("Comedy")), predicted_rating(user, unrated("Horror"))
+    assert 0.5 <= other < liked <= 5.0
+
+
+def test_trending_counts_only_the_recent_window_of_ratings(catalogue):
+    films, fans = catalogue
+    Rating.objects.update(updated_at=timezone.now() - dt.timedelta(days=400))
+    recent = films["Comedy"][9]
+    for user in fans["Horror"][:5]:
+        Rating.objects.update_or_create(user=user, movie=recent, defaults={
+            "score": 4.0, "created_at": timezone.now(), "updated_at": timezone.now()})
+    assert trending_movies(n=3)[0] == recent
+    assert len(trending_movies(n=3)) == 1
