@@ -130,15 +130,19 @@ STORAGES = {
 
 # --- Redis: cache, Celery broker -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_REDIS_CACHE = {
+    "LOCATION": REDIS_URL,
+    "KEY_PREFIX": "movierec",
+    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+}
+_LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "movierec"}
+# "default" (sessions, rate limits, throttles) fails open when Redis is down; "recommendations"
+# (recommendations.cache) raises, so the recommendation code can notice the outage and compute.
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "movierec",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    }
+    "default": {"BACKEND": "movierec.cache_backends.FailOpenRedisCache", **_REDIS_CACHE} if REDIS_URL else _LOCMEM_CACHE,
+    "recommendations": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS_CACHE}
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else _LOCMEM_CACHE,
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
