@@ -1,6 +1,8 @@
 """Per-user recommendation lists cached in Redis, keyed by model version.
 
-Layout (all through Django's default cache, so the same code runs on locmem without Redis):
+Layout (all through the "recommendations" cache alias, so the same code runs on locmem without
+Redis; unlike the fail-open default alias it raises when Redis is down, which is how the code
+below notices an outage):
 - ``rec:version`` — the pointer: id of the version whose lists readers use ("none" = no model).
 - ``rec:v<version>:u<user_id>`` — one user's top-N, a list of plain dicts; expires after
   RECOMMENDER_CACHE_TTL, so lists of versions no longer pointed to simply age out.
@@ -18,8 +20,9 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.utils.connection import ConnectionProxy
 from kombu.exceptions import OperationalError as BrokerError
 
 from catalog.models import Movie
@@ -35,6 +38,9 @@ MISSES_KEY = "rec:stats:misses"
 NO_MODEL = "none"
 # After a failure, skip Redis for this long instead of paying a connect timeout per request.
 RETRY_AFTER_SECONDS = 5.0
+
+CACHE_ALIAS = "recommendations"
+cache = ConnectionProxy(caches, CACHE_ALIAS)
 
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError, BrokerError)
 
@@ -52,8 +58,8 @@ def _client_for(url: str) -> redis.Redis:
 
 
 def redis_client() -> redis.Redis | None:
-    """A raw client on the Redis behind the default cache, or None when the cache is not Redis."""
-    config = settings.CACHES["default"]
+    """A raw client on the Redis behind the recommendation cache, or None when it is not Redis."""
+    config = settings.CACHES[CACHE_ALIAS]
     if config["BACKEND"] != f"{RedisCache.__module__}.{RedisCache.__qualname__}":
         return None
     location = config["LOCATION"]

@@ -9,9 +9,8 @@ import threading
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.cache import cache
 
-from recommendations.cache import redis_client
+from recommendations.cache import cache, redis_client
 
 REFIT_LOCK_KEY = "rec:lock:refit"
 _local_refit_lock = threading.Lock()

@@ -9,11 +9,10 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
 from recommendations import feedback, pipeline
-from recommendations.cache import REDIS_ERRORS, mark_redis_down
+from recommendations.cache import REDIS_ERRORS, cache, mark_redis_down
 from recommendations.locks import refit_running
 from recommendations.models import ModelVersion
 

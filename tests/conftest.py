@@ -33,9 +33,8 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 @pytest.fixture(autouse=True)
 def _in_process_cache_and_tasks(settings):
     """A fresh locmem cache per test and eager Celery tasks (no Redis, no worker needed)."""
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
-    }
+    per_test = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
+    settings.CACHES = {"default": per_test, "recommendations": per_test}
     settings.CELERY_TASK_ALWAYS_EAGER = True
     eager, broker = celery_app.conf.task_always_eager, celery_app.conf.broker_url
     celery_app.conf.task_always_eager = True
@@ -53,14 +52,15 @@ def _set_broker(url):
 
 def redis_cache_settings(url: str) -> dict:
     """CACHES pointing at a Redis URL, shaped like the production setting."""
-    production = dict(django_settings.CACHES["default"]) if "redis" in django_settings.CACHES["default"]["BACKEND"].lower() else {}
     return {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": url,
-            "KEY_PREFIX": production.get("KEY_PREFIX", "movierec"),
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
+        alias: {**django_settings.CACHES[alias], "LOCATION": url}
+        if "redis" in django_settings.CACHES[alias]["BACKEND"].lower()
+        else {"BACKEND": backend, "LOCATION": url, "KEY_PREFIX": "movierec",
+              "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+        for alias, backend in (
+            ("default", "movierec.cache_backends.FailOpenRedisCache"),
+            ("recommendations", "django.core.cache.backends.redis.RedisCache"),
+        )
     }
 
 
