@@ -1,0 +1,67 @@
+"""The evaluate command on a tiny MovieLens-format folder made here (never a real dataset)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from recommendations.evaluation import MODEL_NAMES
+
+GENRES = ["Action", "Comedy", "Drama", "Horror"]
+
+
+@pytest.fixture
+def release(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "ml-tiny"
+    folder.mkdir()
+    with open(folder / "movies.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["movieId", "title", "genres"])
+        for m in range(1, 61):
+            w.writerow([m, f"Film {m} ({1970 + m % 40})", GENRES[m % 4] + ("|Drama" if m % 7 == 0 else "")])
+    with open(folder / "ratings.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["userId", "movieId", "rating", "timestamp"])
+        for u in range(1, 41):
+            taste = u % 4
+            liked = [m for m in range(1, 61) if m % 4 == taste]
+            for m in rng.choice(liked, 10, replace=False):
+                w.writerow([u, m, rng.choice([4.0, 4.5, 5.0]), 1_000_000 + int(rng.integers(0, 10**6))])
+            for m in rng.choice(range(1, 61), 4, replace=False):
+                if m % 4 != taste:
+                    w.writerow([u, m, 2.0, 1_000_000 + int(rng.integers(0, 10**6))])
+    with open(folder / "tags.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["userId", "movieId", "tag", "timestamp"])
+        for m in range(1, 61):
+            w.writerow([1, m, f"mood{m % 4}", 1_000_000])
+    return folder
+
+
+@pytest.mark.parametrize("protocol", ["msr", "cold-items"])
+def test_evaluate_writes_results_report_and_plots_for_every_model(release, tmp_path, protocol):
+    out = tmp_path / f"out-{protocol}"
+    call_command("evaluate", data=str(release), protocol=protocol, out=str(out), epochs=3)
+    result = json.loads((out / "results.json").read_text())
+    assert result["protocol"] == protocol and result["k"] == 10 and result["served"] == "served"
+    assert set(result["models"]) == set(MODEL_NAMES)
+    for metrics in result["models"].values():
+        for key in ("ndcg@10", "precision@10", "recall@10", "map", "coverage", "train_seconds"):
+            assert 0 <= metrics[key] <= (1 if key != "train_seconds" else 1e4)
+        assert len(metrics["pr_curve"]) == 50
+    if protocol == "cold-items":
+        assert result["models"]["lightfm-hybrid"]["auc"] > result["models"]["popularity"]["auc"]
+    assert result["predicted_stars"]["rmse"] > 0
+    report = (out / "report.md").read_text()
+    assert all(f"| {name} |" in report or f"| **{name}** |" in report for name in MODEL_NAMES)
+    assert (out / "precision_recall.png").stat().st_size > 1000
+    assert (out / "ndcg_by_activity.png").stat().st_size > 1000
+
+
+def test_evaluate_reports_a_malformed_release_with_file_and_line(release, tmp_path):
+    with open(release / "ratings.csv", "a") as f:
+        f.write("7,3,eleven,1000\n")
+    with pytest.raises(CommandError, match=r"ratings\.csv.*line"):
+        call_command("evaluate", data=str(release), protocol="temporal", out=str(tmp_path / "o"), epochs=2)
