@@ -3,6 +3,7 @@ import uuid
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -30,6 +31,14 @@ class AccountAdapter(DefaultAccountAdapter):
             clear_login(request)
             return self.respond_user_inactive(request, user)
         return super().pre_login(request, user, **kwargs)
+
+    def get_login_redirect_url(self, request):
+        """A user who has not told us their tastes yet starts with the onboarding."""
+        from recommendations.onboarding import needs_onboarding
+
+        if needs_onboarding(request.user):
+            return reverse("onboarding:start")
+        return super().get_login_redirect_url(request)
 
     def send_password_reset_mail(self, user, email, context):
         """A password reset must not turn an imported account into one that can sign in."""

@@ -166,3 +166,23 @@ def test_only_users_without_genres_or_ratings_need_onboarding(rated_catalogue):
     make_rating(rated, rated_catalogue["others"][0], 3.0)
     GenrePreference.objects.create(user=with_genres, genre=make_genre("Horror"))
     assert [needs_onboarding(user) for user in (fresh, rated, with_genres)] == [True, False, False]
+
+
+
+def test_first_login_without_ratings_or_genres_starts_the_onboarding(client, db):
+    make_user(email="new@example.com")
+
+    response = client.post("/accounts/login/", {"login": "new@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == reverse("onboarding:start")
+
+
+def test_login_of_a_user_who_already_rated_goes_home(client, db):
+    user = make_user(email="old@example.com")
+    make_rating(user, make_movie(title="Heat", year=1995), 4.5)
+
+    response = client.post("/accounts/login/", {"login": "old@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == "/"
