@@ -1,6 +1,6 @@
 """`manage.py import_movielens PATH`: import a MovieLens release (folder or the publisher's .zip)."""
 from django.core.management import BaseCommand, CommandError
-from django.db import IntegrityError
+from django.db import DatabaseError
 
 from catalog.importers.formats import ReleaseError
 from catalog.importers.movielens import import_movielens
@@ -30,5 +30,5 @@ def run_import(path, *, progress=True):
         return import_movielens(path, progress=progress)
     except ReleaseError as exc:
         raise CommandError(f"Nothing was imported. {exc}") from exc
-    except IntegrityError as exc:
-        raise CommandError(f"Nothing was imported: the release contradicts itself ({exc}).") from exc
+    except DatabaseError as exc:  # e.g. one user rating a movie twice in separate blocks of the file
+        raise CommandError(f"Nothing was imported: the database rejected the release ({exc}).") from exc
