@@ -22,6 +22,7 @@ from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
+from recommendations.cache import get_recommendations
 
 HOME_LIST_SIZE = 12
 PAGE_SIZE = 24
@@ -68,9 +69,8 @@ def home(request):
         "genres": Genre.objects.all(),
         "decades": selectors.catalogue_decades(),
     }
-    recommend_for_user = _recommendations_function("recommend_for_user")
-    if recommend_for_user and request.user.is_authenticated:
-        context["for_you"] = recommend_for_user(request.user, n=HOME_LIST_SIZE)
+    if request.user.is_authenticated:
+        context["for_you"] = get_recommendations(request.user, n=HOME_LIST_SIZE)
     context.update(_ratings_context(request, popular + top_rated))
     return render(request, "catalog/home.html", context)
 
