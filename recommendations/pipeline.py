@@ -148,8 +148,11 @@ def refresh_user_list(user_id: int) -> bool:
 
 
 def new_ratings_since_last_fit() -> int | None:
-    """Ratings created or changed since the newest fit started (None when there never was a fit)."""
-    last = ModelVersion.objects.exclude(status=ModelVersion.Status.FAILED).order_by("-created_at").first()
+    """Ratings created or changed since the newest fit started (None when there never was a fit).
+
+    Failed fits count too, so a fit that fails is retried on new data or at night, not in a loop.
+    """
+    last = ModelVersion.objects.order_by("-created_at").first()
     if last is None:
         return None
     return Rating.objects.filter(updated_at__gt=last.created_at).count()
