@@ -83,7 +83,7 @@ def feature_matrix(n_rows: int, row_features: list[list[str]], *, identity: bool
     return matrix, vocabulary
 
 
-def genre_affinity_features(users, items, scores, n_users, item_genres: list[list[str]], *, min_ratings=1):
+def genre_affinity_features(users, items, scores, n_users, item_genres: list[list[str]], *, min_ratings=1, top=4):
     """Per-user feature names ``likes:<genre>`` for genres the user rates above their mean."""
     means = user_means(users, scores, n_users)
     genre_vocab = sorted({g for gs in item_genres for g in gs})
@@ -100,10 +100,12 @@ def genre_affinity_features(users, items, scores, n_users, item_genres: list[lis
     total = np.asarray((centred @ item_genre).todense())
     count = np.asarray((seen @ item_genre).todense())
     share = count / np.maximum(count.sum(axis=1, keepdims=True), 1)
+    # The few genres the user rates most above their own mean (ties: the ones they rate most).
     result = []
     for u in range(n_users):
-        names = [f"likes:{genre_vocab[g]}" for g in np.flatnonzero((count[u] >= min_ratings) & ((total[u] > 0) | (share[u] >= 0.15)))]
-        result.append(names)
+        eligible = np.flatnonzero((count[u] >= min_ratings) & (total[u] > 0))
+        best = eligible[np.lexsort((-share[u][eligible], -total[u][eligible]))][:top]
+        result.append([f"likes:{genre_vocab[g]}" for g in best])
     return result
 
 

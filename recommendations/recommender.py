@@ -220,10 +220,16 @@ class Recommender:
         return best, score[best]
 
 
-def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None) -> Recommender:
-    """Fit every component on the data and return the servable recommender."""
+def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None,
+                    ranking_only: bool = False) -> Recommender:
+    """Fit every component on the data and return the servable recommender.
+
+    ranking_only skips the predicted-stars model and the TF-IDF (for quick holdout checks).
+    """
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     n_users, n_items = data.n_users, data.n_items
+    if len(data.scores) == 0:
+        raise ValueError("There are no ratings to learn from yet.")
     matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
 
     item_features, _ = engine.feature_matrix(n_items, data.item_features, identity=True,
@@ -235,7 +241,16 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"], epochs=hp["epochs"],
                              learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"], user_alpha=hp["user_alpha"],
                              max_sampled=hp["max_sampled"], seed=hp["seed"], progress=progress)
-    item_bias, item_vectors = lfm.get_item_representations(item_features)
+    # Films nobody rated have an untrained identity embedding (noise): represent them by their
+    # metadata alone, scaled up to the weight a rated film's features plus identity carry.
+    popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
+    cold = popularity == 0
+    identity_part, metadata_part = item_features[:, :n_items], item_features[:, n_items:]
+    metadata_sum = np.asarray(metadata_part.sum(axis=1)).ravel()
+    scale = np.where(cold & (metadata_sum > 0), (1.0 + hp["identity_weight"]) / np.maximum(metadata_sum, 1e-9), 1.0)
+    serving_features = sp.hstack([sp.diags((~cold).astype(np.float32)) @ identity_part,
+                                  sp.diags(scale.astype(np.float32)) @ metadata_part]).tocsr().astype(np.float32)
+    item_bias, item_vectors = lfm.get_item_representations(serving_features)
     _, user_vectors = lfm.get_user_representations(user_features)
     user_feature_vectors = lfm.user_embeddings[n_users:].astype(np.float32)
 
@@ -244,13 +259,12 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     trained = np.sum(user_vectors[coo.row] * fold.item_vectors[coo.col], axis=1)
     fold.target = float(np.mean(trained)) if len(trained) else 1.0
 
-    popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
     ease_items, ease_position, ease_weights = fit_ease_block(matrix, popularity, hp)
 
     stars = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), n_users, n_items,
-                                   factors=hp["stars_factors"], reg=hp["stars_reg"], iterations=hp["stars_iterations"],
-                                   seed=hp["seed"])
-    tfidf = content_matrix(data.item_text)
+                                   factors=hp["stars_factors"], reg=hp["stars_reg"],
+                                   iterations=0 if ranking_only else hp["stars_iterations"], seed=hp["seed"])
+    tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
     people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
     return Recommender(
         hyperparameters=hp, item_keys=data.item_keys, user_keys=data.user_keys, item_titles=list(data.item_titles),

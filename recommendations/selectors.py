@@ -105,7 +105,7 @@ def user_feature_names_for(user, model, items, scores) -> list[str]:
         for i in liked.tolist():
             for g in model.item_genres[i]:
                 counts[g] = counts.get(g, 0) + 1
-        names += [f"likes:{g}" for g in counts]
+        names += [f"likes:{g}" for g in sorted(counts, key=lambda g: -counts[g])[:4]]
     return names
 
 

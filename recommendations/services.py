@@ -35,7 +35,7 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
     timer = engine.Timer()
     try:
         data = load_training_data()
-        metrics = holdout_metrics(data, hp, progress=progress) if len(data.scores) else {}
+        metrics = holdout_metrics(data, hp, progress=progress)
         bar = (lambda it: tqdm(it, desc="LightFM epochs", leave=False)) if progress else None
         recommender = fit_recommender(data, hp, progress=bar)
         recommender.version_id = version.pk
@@ -68,7 +68,7 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     if not test_mask.any():
         return {}
     train = data.subset(~test_mask)
-    model = fit_recommender(train, hp)
+    model = fit_recommender(train, hp, ranking_only=True)
     relevant: dict[int, set] = {}
     for u, i in zip(data.users[test_mask].tolist(), data.items[test_mask].tolist()):
         relevant.setdefault(u, set()).add(i)

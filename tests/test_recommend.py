@@ -144,13 +144,11 @@ def test_a_film_without_ratings_is_recommended_to_users_whose_tastes_match_its_f
         ids = [r.movie.pk for r in recommend_for_user(user, n=40)]
         return ids.index(newcomer_film.pk)
 
-    for fan in fans["Sci-Fi"][:4]:
-        # Only (rated-by-others) sci-fi films come before it: it beats every other genre.
-        ahead = recommend_for_user(fan, n=40)[: position(fan)]
-        assert set(genres_of(ahead)) <= {"Sci-Fi"}
+    # A sci-fi fan has about 33 films left to discover, 3 of them sci-fi films others rated.
     sci_fi_positions = [position(u) for u in fans["Sci-Fi"][:4]]
     romance_positions = [position(u) for u in fans["Romance"][:4]]
-    assert np.mean(sci_fi_positions) + 10 < np.mean(romance_positions)
+    assert max(sci_fi_positions) < 6, sci_fi_positions
+    assert np.mean(sci_fi_positions) + 10 < np.mean(romance_positions), (sci_fi_positions, romance_positions)
 
 
 def test_rating_sci_fi_films_highly_moves_sci_fi_up_the_list(catalogue):
