@@ -212,11 +212,17 @@ def get_recommendations(user, n: int = 20):
 
 
 def request_first_fit_once() -> None:
-    """On an install with no model version at all, enqueue the first fit (at most once an hour)."""
+    """On an install with no model version at all, enqueue the first fit (at most once an hour).
+
+    Not when tasks run in process (no Redis): a visitor's page must not wait for a fit; staff
+    start it from the model page there.
+    """
+    from celery import current_app
+
     from recommendations.models import ModelVersion
     from recommendations.tasks import request_refit
 
-    if ModelVersion.objects.exists():
+    if current_app.conf.task_always_eager or ModelVersion.objects.exists():
         return
     if cache.add(FIRST_FIT_KEY, time.time(), timeout=3600):
         logger.info("No recommendation model yet: enqueueing the first fit.")

@@ -1,4 +1,6 @@
 """The recommendation cache and the publish rules, against the real Redis (db 14), tasks in process."""
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -73,12 +75,12 @@ def test_old_versions_lists_expire_and_are_no_longer_read(redis_cache, media, se
     assert [r.movie.pk for r in cache.get_recommendations(user, n=60)] == cached_movie_ids(new, user)
 
 
-def test_fresh_install_serves_popularity_and_requests_the_first_fit_once(redis_cache, media,
-                                                                         django_capture_on_commit_callbacks):
+def test_fresh_install_serves_popularity_and_enqueues_the_first_fit_once(worker_env, redis_cache,
+                                                                          django_capture_on_commit_callbacks):
     make_taste_catalogue(users_per_genre=4)
     visitor = make_user()
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         first = cache.get_recommendations(visitor, n=5)
         cache.cache.delete(cache.list_key(cache.NO_MODEL, visitor.pk))
         second = cache.get_recommendations(visitor, n=5)
@@ -86,8 +88,8 @@ def test_fresh_install_serves_popularity_and_requests_the_first_fit_once(redis_c
     assert len(first) == 5 and [r.movie.pk for r in first] == [r.movie.pk for r in second]
     assert all(r.explanation == "Popular on movierec" for r in first)
     assert len(callbacks) == 1, "the first fit is enqueued once"
-    callbacks[0]()  # tasks run eagerly here: the fit itself
-    assert ModelVersion.objects.filter(is_current=True).exists()
+    queued = [json.loads(message)["headers"]["task"] for message in redis_cache.lrange("celery", 0, -1)]
+    assert queued == ["recommendations.refit_model"]
 
 
 def test_a_model_worse_than_popularity_is_rejected_and_the_previous_version_keeps_serving(redis_cache, media):
