@@ -48,7 +48,8 @@ def movie_list_context(request, movies) -> dict:
 
 
 def _validated_query(serializer_class, request) -> dict:
-    query = serializer_class(data=request.query_params)
+    # A plain dict, not the QueryDict: DRF reads "?sort=" from a QueryDict as "not given".
+    query = serializer_class(data=request.query_params.dict())
     query.is_valid(raise_exception=True)
     return query.validated_data
 

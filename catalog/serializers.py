@@ -97,11 +97,24 @@ class MovieDetailSerializer(MovieListSerializer):
         return self.context.get("flags", {}).get("hidden", False)
 
 
+class ListOfRelated(serializers.ManyRelatedField):
+    """A to-many relation given as a JSON list (DRF's own also takes an object, as its keys)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class MovieWriteSerializer(serializers.ModelSerializer):
     """What staff send to add or change a movie; genres by slug, directors by id."""
 
-    genres = serializers.SlugRelatedField(many=True, slug_field="slug", queryset=Genre.objects.all(), required=False)
-    directors = serializers.PrimaryKeyRelatedField(many=True, queryset=Director.objects.all(), required=False)
+    genres = ListOfRelated(
+        child_relation=serializers.SlugRelatedField(slug_field="slug", queryset=Genre.objects.all()), required=False
+    )
+    directors = ListOfRelated(
+        child_relation=serializers.PrimaryKeyRelatedField(queryset=Director.objects.all()), required=False
+    )
 
     class Meta:
         model = Movie
@@ -121,6 +134,10 @@ class MovieWriteSerializer(serializers.ModelSerializer):
             "directors",
         ]
         extra_kwargs = {"year": {"min_value": 1870, "max_value": 2100}}
+
+    def validate_imdb_id(self, value):
+        # No IMDb id is stored as NULL, as the admin does: the column is unique, "" is not.
+        return value or None
 
 
 class MovieFilterSerializer(serializers.Serializer):

@@ -128,9 +128,30 @@ class LoginThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):
 
 
 class Pagination(PageNumberPagination):
+    """?page=N&page_size=M; nonsense in either is a 400 (DRF would quietly use the default)."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        query = _PaginationQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = self.max_page_size
+                parameter["description"] = f"Number of results per page (default {self.page_size})."
+        return parameters
+
+
+class _PaginationQuery(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=Pagination.max_page_size, required=False)
 
 
 class IsStaffOrReadOnly(permissions.BasePermission):
@@ -149,7 +170,8 @@ def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: document the error body on every operation.
 
     Every operation may answer 403 and 429; those that authenticate 401 (not signed in, or a bad
-    token); those with input (a body or query parameters) 400; those with a path parameter 404.
+    token); those with input (a body or query parameters) 400; those with a path parameter or
+    pages 404.
     """
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Error", _ERROR_COMPONENT)
@@ -171,8 +193,8 @@ def add_error_responses(result, generator, request, public):
                 codes.append("401")
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 codes.append("400")
-            if any(p["in"] == "path" for p in parameters):
-                codes.append("404")
+            if any(p["in"] == "path" for p in parameters) or any(p["name"] == "page" for p in parameters):
+                codes.append("404")  # no such object, or a page past the last
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(code, {"description": descriptions[code], "content": error_ref})

@@ -76,7 +76,7 @@ class Recommendations(APIView):
         responses=RecommendationRowSerializer,
     )
     def get(self, request):
-        query = RecommendationQuerySerializer(data=request.query_params)
+        query = RecommendationQuerySerializer(data=request.query_params.dict())  # "?row=" is an error
         query.is_valid(raise_exception=True)
         row, n, user = query.validated_data["row"], query.validated_data["n"], request.user
         title = ROWS[row]

@@ -212,3 +212,16 @@ def test_the_catalogue_is_read_only_for_users_who_are_not_staff(catalogue):
     movie.refresh_from_db()
     assert movie.title == "The Godfather"
     assert not Movie.objects.filter(title="Mine").exists()
+
+
+def test_movies_without_an_imdb_id_do_not_collide(catalogue):
+    client = signed_in(make_user(is_staff=True))
+
+    first = client.post("/api/v1/movies/", {"title": "One", "imdb_id": ""}, format="json")
+    second = client.post("/api/v1/movies/", {"title": "Two", "imdb_id": ""}, format="json")
+    duplicate = client.post("/api/v1/movies/", {"title": "Three", "imdb_id": "tt0068646"}, format="json")
+    again = client.post("/api/v1/movies/", {"title": "Four", "imdb_id": "tt0068646"}, format="json")
+
+    assert (first.status_code, second.status_code, duplicate.status_code) == (201, 201, 201)
+    assert first.json()["imdb_id"] is None
+    assert again.status_code == 400 and "imdb_id" in again.json()["error"]["fields"]

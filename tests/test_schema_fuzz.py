@@ -1,0 +1,90 @@
+"""Fuzzing the API from its own OpenAPI schema with schemathesis.
+
+Every operation gets a bounded number of generated requests (valid and invalid input), once
+anonymously and once signed in with a token (as staff, so the catalogue writes are exercised
+too). No answer may be a 5xx, and every answer must match what the schema documents (status
+code, content type, body).
+"""
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import CHECKS as CHECK_REGISTRY
+from schemathesis.checks import load_all_checks
+
+from tests.factories import make_movie, make_rating, make_user
+
+EXAMPLES_PER_OPERATION = 12
+# What the answers must satisfy: no server error, and status code, content type, headers and
+# body as documented. Not enforced: that every schema-valid input is accepted (ids of movies that
+# do not exist, a wrong password are rightly refused) and that every schema-invalid input is
+# refused (DRF takes the number 7 for a text field as "7", a harmless lenience).
+load_all_checks()
+CHECKS = CHECK_REGISTRY.get_by_names(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    ]
+)
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,  # no example database written into the repository
+    derandomize=True,  # the same requests on every run: a failure is reproducible
+    suppress_health_check=list(HealthCheck),
+)
+
+
+# The schema as the app serves it at /api/v1/schema/; requests go to the app in process (WSGI).
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def connection_kept_between_requests():
+    """Like Django's test client: requests must not close the test's database connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture(autouse=True)
+def catalogue(db, settings):
+    """A small catalogue behind the app, and throttling out of the way (it has its own tests)."""
+    config = dict(settings.REST_FRAMEWORK)
+    config["DEFAULT_THROTTLE_RATES"] = {scope: "100000/min" for scope in config["DEFAULT_THROTTLE_RATES"]}
+    settings.REST_FRAMEWORK = config
+    movies = [
+        make_movie("The Godfather", year=1972, genres=["Crime"], directors=["Francis Ford Coppola"], actors=["Al Pacino"]),
+        make_movie("Amélie", year=2001, genres=["Comedy"], directors=["Jean-Pierre Jeunet"]),
+        make_movie("Alien", year=1979, genres=["Horror"], directors=["Ridley Scott"]),
+    ]
+    fan = make_user()
+    for movie in movies:
+        make_rating(fan, movie, 4.0)
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_api_answers_anonymous_clients_as_documented(case):
+    case.call_and_validate(checks=CHECKS)
+
+
+@pytest.fixture
+def staff_user(db):
+    return make_user("fuzzer@example.com", is_staff=True)
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_api_answers_signed_in_clients_as_documented(case, staff_user):
+    # A fresh token when a generated request signed out (deleted it) before this one.
+    token, _ = Token.objects.get_or_create(user=staff_user)
+    case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=CHECKS)
