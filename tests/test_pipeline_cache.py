@@ -166,3 +166,20 @@ def test_staff_model_page_shows_versions_and_cache_and_refits_on_request(redis_c
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(reverse("admin:recommendations_modelversion_refit"))
     assert response.status_code == 302 and len(callbacks) == 1
+
+
+def test_staff_roll_back_from_the_model_page_serves_the_chosen_version(redis_cache, media, client,
+                                                                       django_capture_on_commit_callbacks):
+    make_taste_catalogue(users_per_genre=4)
+    pipeline.refit_and_publish(hyperparameters=FAST_FIT)
+    older = ModelVersion.objects.get(is_current=True)
+    pipeline.refit_and_publish(hyperparameters={**FAST_FIT, "seed": 1})
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:recommendations_modelversion_changelist"),
+                               {"action": "serve_selected_version", "_selected_action": [older.pk]})
+
+    assert response.status_code == 302
+    assert ModelVersion.objects.get(is_current=True) == older
+    assert cache.current_version_pointer() == str(older.pk)
