@@ -10,6 +10,7 @@ On PostgreSQL the staging tables are filled with COPY; on SQLite with batched ex
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ class ImportSummary:
     ratings_written: int = 0
     tags_in_file: int = 0
     tags_written: int = 0
+    seconds: float = 0.0
     skipped: Counter = field(default_factory=Counter)
 
     def lines(self) -> list[str]:
@@ -55,6 +57,8 @@ class ImportSummary:
             f"Ratings: {self.ratings_in_file:>10,} in the release, {self.ratings_written:,} new or changed",
             f"Tags:    {self.tags_in_file:>10,} in the release, {self.tags_written:,} new",
         ]
+        rate = self.ratings_in_file / self.seconds if self.seconds else 0
+        lines.append(f"Time:    {self.seconds:10.1f} s ({rate:,.0f} ratings/s)")
         if self.skipped:
             lines.append("Skipped:")
             lines += [f"  {count:,} {reason}" for reason, count in self.skipped.most_common()]
@@ -72,6 +76,7 @@ def import_movielens(path, *, progress: bool = True) -> ImportSummary:
 
     Raises catalog.importers.formats.ReleaseError, before any write, on malformed input.
     """
+    started = time.perf_counter()
     release = open_release(path)
     summary = ImportSummary(format=release.format)
     movies = _read_movies(release, summary, progress)
@@ -90,6 +95,7 @@ def import_movielens(path, *, progress: bool = True) -> ImportSummary:
         refresh_movie_stats()
     finally:
         _drop_stages()
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
