@@ -226,6 +226,8 @@ MALFORMED = {
     "rating above the scale": ({"ratings.csv": RATINGS_CSV.replace("964982703", "1") + "9,1,6,1\n"}, "ratings.csv", 7, "outside the scale"),
     "rating between half stars": ({"ratings.csv": RATINGS_CSV + "9,2,0.3,1\n"}, "ratings.csv", 7, "outside the scale"),
     "rating for an unknown movie": ({"ratings.csv": RATINGS_CSV + "9,999,4.0,1\n"}, "ratings.csv", 7, "unknown movie 999"),
+    "bad encoding in ratings": ({"ratings.csv": RATINGS_CSV.encode() + b"9,1,4.0,1\xff\n"}, "ratings.csv", 7, "bad encoding"),
+    "user id that is not a number": ({"ratings.csv": RATINGS_CSV + "u9,1,4.0,1\n"}, "ratings.csv", 7, "user id is not a whole number"),
     "bad encoding": ({"movies.csv": MOVIES_CSV.encode("utf-8") + "5,Amélie (2001),Comedy\n".encode("latin-1")}, "movies.csv", 6, "bad encoding"),
 }
 

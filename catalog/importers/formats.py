@@ -218,13 +218,7 @@ def _split(name: str, number: int, text: str, sep: str, expected: int, exact: bo
     raise ReleaseError(name, number, f"too many fields: expected {expected}, found {len(parts)}")
 
 
-def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """Rows of a comma-separated file whose first line must be `header`."""
-    lines = _lines(files, name, "utf-8")
-    first = next(lines, None)
-    if first is None:
-        raise ReleaseError(name, 1, "empty file: expected a header line")
-    number, text = first
+def _check_header(name: str, number: int, text: str, header: list[str]) -> None:
     found = next(csv.reader([text]))
     if found != header:
         if len(found) == 1:
@@ -232,6 +226,16 @@ def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int
                 if other != "," and other in text:
                     raise ReleaseError(name, number, f"wrong delimiter: expected ',' between fields, found {other!r}")
         raise ReleaseError(name, number, f"unexpected header {','.join(found)!r}: expected {','.join(header)!r}")
+
+
+def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """Rows of a comma-separated file whose first line must be `header`."""
+    lines = _lines(files, name, "utf-8")
+    first = next(lines, None)
+    if first is None:
+        raise ReleaseError(name, 1, "empty file: expected a header line")
+    number, text = first
+    _check_header(name, number, text, header)
     expected = len(header)
     for number, text in lines:
         if '"' in text:
@@ -384,29 +388,63 @@ class Release:
         """(user external id, movie external id, stars, unix timestamp) for every rating.
 
         Streams the file; rejects ratings outside the half-star scale, ratings of movies the
-        release does not have, and a user rating the same movie twice in their block.
+        release does not have, and a user rating the same movie twice in their block. This is
+        the hot loop of every import (tens of millions of lines), so well-formed lines take a
+        flat fast path and anything unusual goes to _explain_rating_line for its exact error.
         """
         known = self.movie_ids()
-        name = self._format.ratings
-        if self.format == "csv-latest":
-            rows = _csv_rows(self._files, name, ["userId", "movieId", "rating", "timestamp"])
-        else:
-            sep = "\t" if self.format == "ml-100k" else "::"
-            rows = ((n, _split(name, n, text, sep, 4)) for n, text in _lines(self._files, name, "utf-8"))
+        name, movies_file = self._format.ratings, self._format.movies
+        is_csv = self.format == "csv-latest"
+        sep = "," if is_csv else ("\t" if self.format == "ml-100k" else "::")
+        valid_scores = VALID_SCORES
         current_user, seen_movies = None, set()
-        for number, (user, movie, score, timestamp) in rows:
-            movie_id = _int(name, number, movie, "movie id")
-            if movie_id not in known:
-                raise ReleaseError(name, number, f"rating for an unknown movie {movie_id} (not in {self._format.movies})")
-            stars = _score(name, number, score)
-            if not user.isdigit():
-                raise ReleaseError(name, number, f"user id is not a whole number: {user!r}")
-            if user != current_user:
-                current_user, seen_movies = user, set()
-            if movie_id in seen_movies:
-                raise ReleaseError(name, number, f"user {user} rates movie {movie_id} twice")
-            seen_movies.add(movie_id)
-            yield user, movie_id, stars, _int(name, number, timestamp, "timestamp")
+        with self._files.open(name) as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    user, movie, score, timestamp = raw.decode().rstrip("\r\n").split(sep)
+                    movie_id, stars = int(movie), float(score)
+                    if not (user.isdigit() and movie.isdigit() and timestamp.isdigit()):
+                        raise ValueError
+                except (UnicodeDecodeError, ValueError):
+                    if self._explain_rating_line(name, number, raw, sep, is_csv):
+                        continue
+                if number == 1 and is_csv:
+                    raise ReleaseError(name, 1, "missing header: expected 'userId,movieId,rating,timestamp'")
+                if movie_id not in known:
+                    raise ReleaseError(name, number, f"rating for an unknown movie {movie_id} (not in {movies_file})")
+                if stars not in valid_scores:
+                    raise ReleaseError(name, number, f"rating {score} outside the scale (0.5 to 5.0 in half stars)")
+                if user != current_user:
+                    current_user, seen_movies = user, set()
+                if movie_id in seen_movies:
+                    raise ReleaseError(name, number, f"user {user} rates movie {movie_id} twice")
+                seen_movies.add(movie_id)
+                yield user, movie_id, stars, int(timestamp)
+
+    @staticmethod
+    def _explain_rating_line(name: str, number: int, raw: bytes, sep: str, is_csv: bool) -> bool:
+        """True for lines to skip (header, blank); otherwise raises the line's precise error."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReleaseError(
+                name, number, f"bad encoding: not valid utf-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from None
+        text = text.rstrip("\r\n").lstrip("\ufeff") if number == 1 else text.rstrip("\r\n")
+        if number == 1 and is_csv:
+            _check_header(name, number, text, ["userId", "movieId", "rating", "timestamp"])
+            return True
+        if not text.strip():
+            return True
+        parts = next(csv.reader([text])) if is_csv and '"' in text else text.split(sep)
+        if len(parts) != 4:
+            _split(name, number, text, sep, 4)
+        user, movie, score, timestamp = parts
+        for value, what in ((user, "user id"), (movie, "movie id"), (timestamp, "timestamp")):
+            if not value.isdigit():
+                raise ReleaseError(name, number, f"{what} is not a whole number: {value!r}")
+        _score(name, number, score)
+        raise ReleaseError(name, number, "malformed row")
 
     # --- tags ---------------------------------------------------------------------------
     def iter_tags(self) -> Iterator[TagRecord]:
