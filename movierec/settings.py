@@ -132,7 +132,8 @@ STORAGES = {
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 _REDIS_CACHE = {
     "LOCATION": REDIS_URL,
-    "KEY_PREFIX": "movierec",
+    # Several deployments (or test runs) can share one Redis with their own prefix and queue.
+    "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "movierec"),
     "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
 }
 _LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "movierec"}
@@ -154,6 +155,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
