@@ -2,7 +2,7 @@
 
 Every operation gets a bounded number of generated requests (valid and invalid input), once
 anonymously and once signed in with a token (as staff, so the catalogue writes are exercised
-too). No answer may be a 5xx, and every answer must match what the schema documents (status
+too), against a small catalogue with a published recommendation model. No answer may be a 5xx, and every answer must match what the schema documents (status
 code, content type, body).
 """
 import pytest
@@ -15,9 +15,12 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import CHECKS as CHECK_REGISTRY
 from schemathesis.checks import load_all_checks
 
+from catalog.models import Movie
+from recommendations import services
 from tests.factories import make_movie, make_rating, make_user
+from tests.pipeline_data import FAST_FIT, make_taste_catalogue
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 10
 # What the answers must satisfy: no server error, and status code, content type, headers and
 # body as documented. Not enforced: that every schema-valid input is accepted (ids of movies that
 # do not exist, a wrong password are rightly refused) and that every schema-invalid input is
@@ -56,19 +59,29 @@ def connection_kept_between_requests():
 
 
 @pytest.fixture(autouse=True)
-def catalogue(db, settings):
-    """A small catalogue behind the app, and throttling out of the way (it has its own tests)."""
+def catalogue(transactional_db, settings, tmp_path, django_capture_on_commit_callbacks):
+    """A small catalogue with a published model behind the app; throttling out of the way.
+
+    transactional_db: ids are never reused between tests, so the process-wide loaded model of
+    one test cannot pass for the next one's. Throttling has its own tests.
+    """
     config = dict(settings.REST_FRAMEWORK)
     config["DEFAULT_THROTTLE_RATES"] = {scope: "100000/min" for scope in config["DEFAULT_THROTTLE_RATES"]}
     settings.REST_FRAMEWORK = config
-    movies = [
-        make_movie("The Godfather", year=1972, genres=["Crime"], directors=["Francis Ford Coppola"], actors=["Al Pacino"]),
-        make_movie("Amélie", year=2001, genres=["Comedy"], directors=["Jean-Pierre Jeunet"]),
-        make_movie("Alien", year=1979, genres=["Horror"], directors=["Ridley Scott"]),
-    ]
-    fan = make_user()
-    for movie in movies:
-        make_rating(fan, movie, 4.0)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    make_taste_catalogue(users_per_genre=4, films_per_genre=12)
+    make_movie("The Godfather", year=1972, genres=["Crime"], directors=["Francis Ford Coppola"], actors=["Al Pacino"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish_model(services.fit_model(hyperparameters=FAST_FIT, progress=False))
+
+
+@pytest.fixture
+def fan():
+    """A signed-in client's account: staff (so catalogue writes run too) with ratings of its own."""
+    user = make_user("fuzzer@example.com", is_staff=True)
+    for movie in Movie.objects.filter(genres__name="Western")[:5]:
+        make_rating(user, movie, 4.5)
+    return user
 
 
 @schema.parametrize()
@@ -77,14 +90,9 @@ def test_api_answers_anonymous_clients_as_documented(case):
     case.call_and_validate(checks=CHECKS)
 
 
-@pytest.fixture
-def staff_user(db):
-    return make_user("fuzzer@example.com", is_staff=True)
-
-
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_api_answers_signed_in_clients_as_documented(case, staff_user):
+def test_api_answers_signed_in_clients_as_documented(case, fan):
     # A fresh token when a generated request signed out (deleted it) before this one.
-    token, _ = Token.objects.get_or_create(user=staff_user)
+    token, _ = Token.objects.get_or_create(user=fan)
     case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=CHECKS)
