@@ -148,7 +148,7 @@ class MovieFilterSerializer(serializers.Serializer):
         allow_blank=True,
         max_length=MAX_QUERY_LENGTH,
         help_text="Search titles, alternative titles, directors and actors (typos and accents forgiven); "
-        "results are ordered by relevance.",
+        "the best matches (at most 60) in order of relevance.",
     )
     genre = serializers.SlugField(required=False, help_text="Only movies of this genre (its slug).")
     year_from = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)

@@ -224,8 +224,9 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "600/min"),
         "login": os.environ.get("API_THROTTLE_LOGIN", "10/min"),
     },
-    # Throttles tell clients apart by IP: behind a proxy, trust that many X-Forwarded-For hops.
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
+    # Throttles tell clients apart by IP: 0 = the connecting address (a client-sent
+    # X-Forwarded-For is ignored); behind N proxies, the address N hops back in X-Forwarded-For.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "movierec API",

@@ -185,3 +185,20 @@ def test_signed_in_clients_are_throttled_per_account(settings):
 
     assert answers == [200, 200, 200, 429]
     assert second.get("/api/v1/me/").status_code == 200
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_sign_in_throttle(api, settings):
+    with_rates(settings, login="3/min")
+    make_user("reader@example.com")
+
+    answers = [
+        api.post(
+            "/api/v1/auth/token/",
+            {"email": "reader@example.com", "password": DEFAULT_PASSWORD},
+            format="json",
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}",
+        ).status_code
+        for attempt in range(4)
+    ]
+
+    assert answers == [200, 200, 200, 429]
