@@ -114,9 +114,16 @@ def genre_affinity_features(users, items, scores, n_users, item_genres: list[lis
 
 def fit_ease(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
     """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal."""
-    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    from scipy.linalg import lapack
+
+    gram = (matrix.T @ matrix).toarray().astype(np.float32)
     gram[np.diag_indices_from(gram)] += lam
-    precision = np.linalg.inv(gram)
+    # Inverse through the Cholesky factor (float32: half the time of a float64 inv).
+    factor, info = lapack.spotrf(gram, lower=True, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE Gram matrix is not positive definite (info={info})")
+    precision, info = lapack.spotri(factor, lower=True, overwrite_c=True)
+    precision = np.tril(precision) + np.tril(precision, -1).T
     weights = precision / (-np.diag(precision))
     weights[np.diag_indices_from(weights)] = 0.0
     return weights.astype(np.float32)

@@ -22,7 +22,7 @@ DEFAULT_HYPERPARAMETERS = {
     "max_sampled": 50,
     "ease_lambda": 500.0,
     "ease_min_count": 2,
-    "ease_max_items": 6000,
+    "ease_max_items": 3000,
     "blend_lightfm": 0.35,
     "cold_content_weight": 0.3,
     "identity_weight": 1.0,
@@ -242,14 +242,11 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
                              learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"], user_alpha=hp["user_alpha"],
                              max_sampled=hp["max_sampled"], seed=hp["seed"], progress=progress)
     # Films nobody rated have an untrained identity embedding (noise): represent them by their
-    # metadata alone, scaled up to the weight a rated film's features plus identity carry.
+    # metadata alone.
     popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
     cold = popularity == 0
     identity_part, metadata_part = item_features[:, :n_items], item_features[:, n_items:]
-    metadata_sum = np.asarray(metadata_part.sum(axis=1)).ravel()
-    scale = np.where(cold & (metadata_sum > 0), (1.0 + hp["identity_weight"]) / np.maximum(metadata_sum, 1e-9), 1.0)
-    serving_features = sp.hstack([sp.diags((~cold).astype(np.float32)) @ identity_part,
-                                  sp.diags(scale.astype(np.float32)) @ metadata_part]).tocsr().astype(np.float32)
+    serving_features = sp.hstack([sp.diags((~cold).astype(np.float32)) @ identity_part, metadata_part]).tocsr()
     item_bias, item_vectors = lfm.get_item_representations(serving_features)
     _, user_vectors = lfm.get_user_representations(user_features)
     user_feature_vectors = lfm.user_embeddings[n_users:].astype(np.float32)
