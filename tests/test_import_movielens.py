@@ -300,3 +300,22 @@ def test_bulk_load_path_restores_every_index_and_foreign_key(tmp_path, monkeypat
     run_import(csv_release(tmp_path / "rel"))
     assert rating_constraints() == before
     assert catalogue_counts() == (4, 3, 5, 2)
+
+    newer = RATINGS_CSV.replace("1,2,5.0,964981247", "1,2,3.0,1500000000") + "4,2,4.5,1500000001\n"
+    run_import(csv_release(tmp_path / "newer", **{"ratings.csv": newer}))
+    assert rating_constraints() == before
+    assert catalogue_counts() == (4, 4, 6, 2)
+    assert Rating.objects.get(user__external_id="1", movie__movielens_id=2).score == 3.0
+
+
+@pytest.mark.parametrize("bulk_path", [False, True])
+def test_a_pair_rated_twice_in_separate_blocks_is_rejected_and_nothing_written(tmp_path, monkeypatch, bulk_path):
+    from catalog.importers import movielens
+
+    if bulk_path:
+        monkeypatch.setattr(movielens, "BULK_PATH_MIN_ROWS", 1)
+    # User 1 rates movie 2 again after other users' ratings: the reader cannot see it, the import must.
+    twice = RATINGS_CSV + "1,2,1.0,1500000002\n"
+    with pytest.raises(CommandError, match="Nothing was imported.*(more than once|one_rating_per_user_and_movie)"):
+        run_import(csv_release(tmp_path / "twice", **{"ratings.csv": twice}))
+    assert catalogue_counts() == (0, 0, 0, 0)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from catalog.importers.formats import MovieRecord, Release, open_release
+from catalog.importers.formats import MovieRecord, Release, ReleaseError, open_release
 from catalog.models import Genre, Movie, Rating, Tag
 from catalog.services import refresh_movie_stats
 from catalog.text import normalize
@@ -351,25 +351,67 @@ BULK_PATH_MIN_ROWS = 200_000
 
 def _merge_ratings(progress: bool, staged_rows: int) -> int:
     """Upsert staged ratings; only new pairs and changed scores are written. Returns that count."""
-    ts = _timestamp_sql("s.ts")
     rating = Rating._meta.db_table
     bulk = _is_postgres() and staged_rows >= BULK_PATH_MIN_ROWS and staged_rows >= 2 * _estimated_rows(rating)
-    with _bar(progress, "Writing ratings (one set-based upsert)", total=1) as bar, connection.cursor() as cursor:
-        with _without_secondary_indexes(rating) if bulk else contextlib.nullcontext():
+    with _bar(progress, "Writing ratings (set-based)", total=1) as bar:
+        written = _bulk_merge_ratings(rating) if bulk else _upsert_ratings(rating)
+        bar.update()
+    return written
+
+
+def _staged_ratings_sql(select: str) -> str:
+    return f"""SELECT {select} FROM {RATING_STAGE} s
+               JOIN {USER_MAP} u ON u.external_id = s.user_ext
+               JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml"""
+
+
+def _upsert_ratings(rating: str) -> int:
+    ts = _timestamp_sql("s.ts")
+    with connection.cursor() as cursor:
+        # The reader catches a pair repeated within a user's block; this catches the rest.
+        cursor.execute(
+            f"SELECT user_ext, movie_ml FROM {RATING_STAGE} GROUP BY user_ext, movie_ml HAVING COUNT(*) > 1 LIMIT 1"
+        )
+        repeated = cursor.fetchone()
+        if repeated:
+            raise ReleaseError("ratings", None, f"user {repeated[0]} rates movie {repeated[1]} more than once")
+        cursor.execute(
+            f"""INSERT INTO {rating} (user_id, movie_id, score, created_at, updated_at)
+                {_staged_ratings_sql(f"u.id, m.id, s.score, {ts}, {ts}")}
+                WHERE true
+                ON CONFLICT (user_id, movie_id) DO UPDATE
+                SET score = excluded.score, updated_at = excluded.updated_at
+                WHERE {rating}.score <> excluded.score"""
+        )
+        return cursor.rowcount
+
+
+def _bulk_merge_ratings(rating: str) -> int:
+    """PostgreSQL, big loads: update changed scores, then plain-INSERT the new pairs with the
+    foreign keys, unique constraint and secondary indexes dropped and rebuilt afterwards (a
+    speculative ON CONFLICT insert per row is several times slower than a bulk build).
+    Re-adding the unique constraint is what rejects a release rating one pair twice.
+    """
+    updated = 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {rating})")
+        if cursor.fetchone()[0]:
             cursor.execute(
-                f"""INSERT INTO {rating} (user_id, movie_id, score, created_at, updated_at)
-                    SELECT u.id, m.id, s.score, {ts}, {ts}
+                f"""UPDATE {rating} r SET score = s.score, updated_at = to_timestamp(s.ts)
                     FROM {RATING_STAGE} s
                     JOIN {USER_MAP} u ON u.external_id = s.user_ext
                     JOIN {Movie._meta.db_table} m ON m.movielens_id = s.movie_ml
-                    {"ORDER BY u.id, m.id" if bulk else "WHERE true"}
-                    ON CONFLICT (user_id, movie_id) DO UPDATE
-                    SET score = excluded.score, updated_at = excluded.updated_at
-                    WHERE {rating}.score <> excluded.score"""
+                    WHERE r.user_id = u.id AND r.movie_id = m.id AND r.score <> s.score"""
             )
-            written = cursor.rowcount
-            bar.update()
-    return written
+            updated = cursor.rowcount
+        with _without_secondary_indexes(rating):
+            cursor.execute(
+                f"""INSERT INTO {rating} (user_id, movie_id, score, created_at, updated_at)
+                    {_staged_ratings_sql("u.id, m.id, s.score, to_timestamp(s.ts), to_timestamp(s.ts)")}
+                    WHERE NOT EXISTS (SELECT 1 FROM {rating} r WHERE r.user_id = u.id AND r.movie_id = m.id)"""
+            )
+            inserted = cursor.rowcount
+    return updated + inserted
 
 
 def _estimated_rows(table: str) -> int:
@@ -380,19 +422,20 @@ def _estimated_rows(table: str) -> int:
 
 @contextlib.contextmanager
 def _without_secondary_indexes(table: str):
-    """PostgreSQL's advice for big loads: drop foreign keys and secondary indexes, rebuild after.
+    """PostgreSQL's advice for big loads: drop foreign keys, unique constraints and secondary
+    indexes, rebuild them after (one sort per index instead of one probe per row).
 
     Runs inside the import transaction, so a failure or a killed process restores them with
-    everything else. The primary key and unique constraints stay (the upsert needs them). The
-    table is locked for the duration: this path is for big (initial) loads only.
+    everything else. The primary key stays. The table is locked for the duration: this path
+    is for big (initial) loads only.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-               WHERE conrelid = %s::regclass AND contype = 'f'""",
+               WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC""",
             [table],
         )
-        foreign_keys = cursor.fetchall()
+        constraints = cursor.fetchall()  # unique ones first: foreign keys are re-added last
         cursor.execute(
             """SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                WHERE i.indrelid = %s::regclass
@@ -400,7 +443,7 @@ def _without_secondary_indexes(table: str):
             [table],
         )
         indexes = cursor.fetchall()
-        for name, _ in foreign_keys:
+        for name, _ in constraints:
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
@@ -409,7 +452,7 @@ def _without_secondary_indexes(table: str):
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _, definition in indexes:
             cursor.execute(definition)
-        for name, definition in foreign_keys:
+        for name, definition in constraints:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
