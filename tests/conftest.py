@@ -19,6 +19,9 @@ from django.conf import settings as django_settings
 from movierec.celery import app as celery_app
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Each test run keeps to its own keys and queue in db 14, so concurrent runs cannot disturb each other.
+TEST_RUN_PREFIX = f"test-{uuid.uuid4().hex[:12]}"
+TEST_QUEUE = TEST_RUN_PREFIX
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,6 +31,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     database = django_settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get("NAME"):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_run_queue():
+    """Tasks this run sends to a broker go to its own queue (set before Celery builds its routes)."""
+    celery_app.conf.task_default_queue = TEST_QUEUE
 
 
 @pytest.fixture(autouse=True)
@@ -50,31 +59,33 @@ def _set_broker(url):
         celery_app.set_current()
 
 
-def redis_cache_settings(url: str) -> dict:
+def redis_cache_settings(url: str, key_prefix: str = "movierec") -> dict:
     """CACHES pointing at a Redis URL, shaped like the production setting."""
+    options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     return {
-        alias: {**django_settings.CACHES[alias], "LOCATION": url}
-        if "redis" in django_settings.CACHES[alias]["BACKEND"].lower()
-        else {"BACKEND": backend, "LOCATION": url, "KEY_PREFIX": "movierec",
-              "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
-        for alias, backend in (
-            ("default", "movierec.cache_backends.FailOpenRedisCache"),
-            ("recommendations", "django.core.cache.backends.redis.RedisCache"),
-        )
+        "default": {"BACKEND": "movierec.cache_backends.FailOpenRedisCache", "LOCATION": url,
+                    "KEY_PREFIX": key_prefix, "OPTIONS": options},
+        "recommendations": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                            "KEY_PREFIX": key_prefix, "OPTIONS": options},
     }
+
+
+def _delete_run_keys(client) -> None:
+    for key in client.scan_iter(match=f"{TEST_RUN_PREFIX}*", count=1000):
+        client.delete(key)
 
 
 @pytest.fixture
 def redis_cache(settings):
-    """The real Redis (database 14, flushed before and after) as the default cache."""
+    """The real Redis (database 14) as cache, under this run's key prefix, emptied before and after."""
     import redis
 
     client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
-    settings.CACHES = redis_cache_settings(TEST_REDIS_URL)
+    _delete_run_keys(client)
+    settings.CACHES = redis_cache_settings(TEST_REDIS_URL, key_prefix=TEST_RUN_PREFIX)
     settings.REDIS_URL = TEST_REDIS_URL
     yield client
-    client.flushdb()
+    _delete_run_keys(client)
 
 
 def test_database_url() -> str:
@@ -138,6 +149,8 @@ def worker_env(redis_cache, settings, tmp_path):
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "RECOMMENDER_REFIT_LOCK_TTL": str(settings.RECOMMENDER_REFIT_LOCK_TTL),
         "RECOMMENDER_REFRESH_DEBOUNCE_SECONDS": str(settings.RECOMMENDER_REFRESH_DEBOUNCE_SECONDS),
+        "CACHE_KEY_PREFIX": TEST_RUN_PREFIX,
+        "CELERY_QUEUE": TEST_QUEUE,
         "DJANGO_SETTINGS_MODULE": "movierec.settings",
     }
     settings.CELERY_TASK_ALWAYS_EAGER = False

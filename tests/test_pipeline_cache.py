@@ -10,6 +10,7 @@ from catalog.services import rate_movie
 from recommendations import cache, pipeline, selectors, services
 from recommendations.models import ModelVersion
 from recommendations.tasks import maybe_refit
+from tests.conftest import TEST_QUEUE
 from tests.factories import make_user
 from tests.pipeline_data import FAST_FIT, UNTRAINED_FIT, make_popularity_catalogue, make_taste_catalogue
 
@@ -88,7 +89,7 @@ def test_fresh_install_serves_popularity_and_enqueues_the_first_fit_once(worker_
     assert len(first) == 5 and [r.movie.pk for r in first] == [r.movie.pk for r in second]
     assert all(r.explanation == "Popular on movierec" for r in first)
     assert len(callbacks) == 1, "the first fit is enqueued once"
-    queued = [json.loads(message)["headers"]["task"] for message in redis_cache.lrange("celery", 0, -1)]
+    queued = [json.loads(message)["headers"]["task"] for message in redis_cache.lrange(TEST_QUEUE, 0, -1)]
     assert queued == ["recommendations.refit_model"]
 
 
