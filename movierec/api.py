@@ -10,18 +10,13 @@ Every 4xx answer has one shape, decided here once::
 each offending input field (``ratings[2].score`` for nested input) to its messages; it is empty
 when the error is not about one field.
 """
-import logging
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
-from redis.exceptions import RedisError
 from rest_framework import exceptions, permissions, serializers, throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
-
-logger = logging.getLogger(__name__)
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -72,6 +67,8 @@ def _flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
         for key, value in detail.items():
             if key == api_settings.NON_FIELD_ERRORS_KEY:
                 name = prefix  # errors about a nested object as a whole belong to the object's field
+            elif isinstance(key, int):
+                name = f"{prefix}[{key}]"  # DRF reports some list items by index
             else:
                 name = f"{prefix}.{key}" if prefix else str(key)
             flat.update(_flatten_field_errors(value, name))
@@ -90,21 +87,13 @@ def _flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 class _RateFromSettingsMixin:
-    """Read the rate at request time (DRF reads it once at import) and fail open without Redis.
+    """Read the rate at request time: DRF reads it once at import, so overrides would not apply.
 
-    Reading at request time lets settings overrides (tests, env) take effect; when the cache
-    cannot be reached the API keeps serving rather than answering every request with a 500.
+    (Without Redis, throttles fail open through the default cache, movierec.cache_backends.)
     """
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def allow_request(self, request, view):
-        try:
-            return super().allow_request(request, view)
-        except (RedisError, OSError):
-            logger.warning("Throttle cache unavailable; request allowed without throttling", exc_info=True)
-            return True
 
 
 class AnonThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):

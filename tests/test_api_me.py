@@ -133,6 +133,16 @@ def test_bulk_rating_with_one_bad_score_stores_nothing_and_names_the_item(client
     assert dict(Rating.objects.filter(user=user).values_list("movie_id", "score")) == {movies[0].pk: 4.0}
 
 
+def test_bulk_rating_with_an_unknown_movie_names_the_item(client, user, movies):
+    payload = {"ratings": [{"movie": movies[0].pk, "score": 1}, {"movie": 987654, "score": 2}]}
+
+    response = client.post("/api/v1/me/ratings/bulk/", payload, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["ratings[1].movie"]
+    assert not Rating.objects.filter(user=user).exists()
+
+
 def test_bulk_rating_refuses_an_empty_list(client):
     response = client.post("/api/v1/me/ratings/bulk/", {"ratings": []}, format="json")
 
