@@ -284,7 +284,7 @@ def tune(train: TrainingData, protocol: str, hp: dict, progress: bool) -> dict:
             model.hyperparameters["ease_lambda"] = lam
         x = _binary(inner)
         stars_rows = _stars(inner)
-        weights = [0.0, 0.1, 0.2, 0.35, 0.5] if protocol != "cold-items" else [0.0, 0.15, 0.3, 0.5, 0.7]
+        weights = [0.0, 0.1, 0.2, 0.35, 0.5, 0.7] if protocol != "cold-items" else [0.0, 0.15, 0.3, 0.5, 0.7]
         for w in weights:
             if protocol == "cold-items":
                 model.hyperparameters["cold_content_weight"] = w

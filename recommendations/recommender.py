@@ -189,13 +189,11 @@ class Recommender:
             lfm = np.where(cold, (1 - w) * lfm + w * content, lfm)
         if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
             return lfm
-        ease_raw = self.ease_scores(items, scores)
         in_ease = self.ease_position >= 0
-        ease = np.where(in_ease, engine.standardise(ease_raw, in_ease), np.nan)
-        # Films outside EASE's vocabulary (cold or rare) keep their LightFM score, shifted so
-        # they compete on equal footing with the blend.
-        blended = self.blend_lightfm * lfm + (1 - self.blend_lightfm) * np.nan_to_num(ease, nan=0.0)
-        return np.where(in_ease, blended, lfm)
+        # Films outside EASE's vocabulary (cold or rare) have no co-occurrence evidence: their
+        # raw EASE score is 0, standardised like the others, so they compete on LightFM alone.
+        ease = engine.standardise(self.ease_scores(items, scores), in_ease)
+        return self.blend_lightfm * lfm + (1 - self.blend_lightfm) * ease
 
     def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray) -> np.ndarray:
         index = self.user_index.get(user_key)
