@@ -127,7 +127,7 @@ class DeleteAccount(APIView):
 
     @extend_schema(
         summary="Delete my account, ratings and lists for good",
-        description="Confirmed with the current password (or, for an account without one, its email address).",
+        description="Confirmed by typing the current password or the account's email address, as on the site.",
         request=DeleteAccountSerializer,
         responses={204: OpenApiResponse(description="Account deleted.")},
         tags=["me"],

@@ -25,7 +25,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 class DeleteAccountSerializer(serializers.Serializer):
     confirmation = serializers.CharField(
-        trim_whitespace=False, help_text="Your current password or, for accounts without one, your email address."
+        trim_whitespace=False, help_text="Your current password or your email address, typed to confirm."
     )
 
 
