@@ -40,6 +40,14 @@ def _test_run_queue():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_model_check():
+    """Each test has its own database: forget the model an earlier test published (or fitted)."""
+    from recommendations.selectors import expire_current_model
+
+    expire_current_model()
+
+
+@pytest.fixture(autouse=True)
 def _in_process_cache_and_tasks(settings):
     """A fresh locmem cache per test and eager Celery tasks (no Redis, no worker needed)."""
     per_test = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
