@@ -230,7 +230,10 @@ class Explainer:
                 weights = np.where(anchors_pos >= 0, model.ease_weights[np.maximum(anchors_pos, 0), ease_pos], -np.inf)
                 j = int(np.argmax(weights))
                 if weights[j] > 0:
-                    return f"Popular with people who liked {model.item_titles[self.liked_items[j]]}"
+                    anchor, stars = model.item_titles[self.liked_items[j]], float(self.liked_scores[j])
+                    if stars >= 4.5:
+                        return f"Because you rated {anchor} {stars_text(stars)}"
+                    return f"Popular with people who liked {anchor}"
             similarity = model.item_unit[self.liked_items] @ model.item_unit[item]
             j = int(np.argmax(similarity))
             if similarity[j] > 0:
