@@ -184,3 +184,14 @@ def test_staff_roll_back_from_the_model_page_serves_the_chosen_version(redis_cac
     assert response.status_code == 302
     assert ModelVersion.objects.get(is_current=True) == older
     assert cache.current_version_pointer() == str(older.pk)
+
+
+def test_a_nightly_refit_and_a_frequent_new_ratings_check_are_scheduled_and_editable_in_admin(client):
+    from django_celery_beat.models import PeriodicTask
+
+    schedules = {task.task: task for task in PeriodicTask.objects.filter(enabled=True)}
+    assert schedules["recommendations.refit_model"].crontab.hour == "3"
+    assert schedules["recommendations.maybe_refit"].interval.every == 10
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.get(reverse("admin:django_celery_beat_periodictask_change", args=[schedules["recommendations.refit_model"].pk]))
+    assert page.status_code == 200
