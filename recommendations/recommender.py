@@ -165,14 +165,21 @@ class Recommender:
         result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
         return result
 
-    def content_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """Cosine-like match of each film's TF-IDF to the user's weighted profile of rated films."""
+    def content_scores(self, items: np.ndarray, scores: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+        """Cosine-like match of each film's TF-IDF to the user's weighted profile of rated films.
+
+        With ``only`` (item indices), just those films are scored (the others stay 0).
+        """
+        result = np.zeros(self.n_items, np.float32)
         if len(items) == 0:
-            return np.zeros(self.n_items, np.float32)
+            return result
         mean = float(scores.mean())
         weights = engine.interaction_weights(scores, mean) * np.where(engine.is_positive(scores, mean), 1.0, -0.5)
         profile = self.tfidf[items].T @ weights.astype(np.float32)
-        return np.asarray(self.tfidf @ profile).ravel()
+        if only is None:
+            return np.asarray(self.tfidf @ profile).ravel()
+        result[only] = np.asarray(self.tfidf[only] @ profile).ravel()
+        return result
 
     def blended_scores(self, vector, items, scores) -> np.ndarray:
         """Served score per catalogue item (higher is better).
@@ -185,7 +192,7 @@ class Recommender:
         cold = self.popularity == 0
         if cold.any() and len(items) and self.hyperparameters.get("cold_content_weight", 0) > 0:
             w = self.hyperparameters["cold_content_weight"]
-            content = engine.standardise(self.content_scores(items, scores), cold)
+            content = engine.standardise(self.content_scores(items, scores, only=np.flatnonzero(cold)), cold)
             lfm = np.where(cold, (1 - w) * lfm + w * content, lfm)
         if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
             return lfm
