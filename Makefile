@@ -28,12 +28,14 @@ setup: venv
 ## run: web + Celery worker + beat (Procfile, honcho) when Redis answers; else the web process alone, tasks in process
 REDIS_CHECK := import os, sys, redis; url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"); \
 	sys.exit(0 if url and redis.Redis.from_url(url, socket_connect_timeout=1).ping() else 1)
-run: setup
+run: venv
 	@if $(PY) -c '$(REDIS_CHECK)' 2>/dev/null; then \
+		$(MAKE) --no-print-directory setup && \
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start; \
 	else \
 		echo "WARNING: Redis is not reachable ($${REDIS_URL-redis://127.0.0.1:6379/0}): running the web process alone; tasks run in process, the cache is in memory, no periodic refits."; \
-		REDIS_URL= CELERY_TASK_ALWAYS_EAGER=1 $(PY) manage.py runserver 127.0.0.1:$(PORT); \
+		export REDIS_URL= CELERY_TASK_ALWAYS_EAGER=1 && $(MAKE) --no-print-directory setup && \
+		$(PY) manage.py runserver 127.0.0.1:$(PORT); \
 	fi
 
 ## chromium: Debian's Chromium for the browser tests (never a browser download)

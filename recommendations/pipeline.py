@@ -94,7 +94,7 @@ def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = F
     """
     services.publish_model(version)
     # The lists must come from the new model now, not after the selectors' periodic re-check.
-    selectors._current.expire()
+    selectors.expire_current_model()
     return warm_version(version.pk, user_ids=user_ids, progress=progress)
 
 
@@ -117,11 +117,14 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
 
 
 def active_user_ids() -> list[int]:
-    """Users worth a pre-computed list: active accounts that logged in or rated recently."""
+    """Users worth a pre-computed list: site accounts that logged in or rated recently.
+
+    Imported MovieLens users and simulated demo users never sign in, so no list is kept for them.
+    """
     since = timezone.now() - timedelta(days=settings.RECOMMENDER_ACTIVE_USER_DAYS)
+    User = get_user_model()
     return list(
-        get_user_model()
-        .objects.filter(is_active=True)
+        User.objects.filter(is_active=True, source=User.Source.SITE)
         .filter(Q(last_login__gte=since) | Q(ratings__updated_at__gte=since))
         .values_list("pk", flat=True)
         .distinct()

@@ -63,7 +63,9 @@ def _in_process_cache_and_tasks(settings):
 def _set_broker(url):
     if celery_app.conf.broker_url != url:
         celery_app.conf.broker_url = url
-        celery_app.close()  # drop the producer pool bound to the previous broker
+        celery_app.close()  # drop the connection pool bound to the previous broker
+        # close() keeps the producer pool, which still points at the previous broker: drop it too.
+        celery_app.amqp._producer_pool = None
         celery_app.set_current()
 
 

@@ -42,6 +42,19 @@ def test_publishing_warms_every_active_users_list_under_the_new_version_then_swi
     assert status["keys"] == len(users) and status["last_warm"]["version"] == str(version.pk)
 
 
+
+def test_users_who_never_sign_in_get_no_warmed_list(redis_cache, media):
+    groups = make_taste_catalogue()
+    simulated = groups["Western"][0]
+    simulated.source = simulated.Source.SIMULATED
+    simulated.save(update_fields=["source"])
+
+    pipeline.refit_and_publish(hyperparameters=FAST_FIT)
+
+    version = ModelVersion.objects.get(is_current=True)
+    assert cached_movie_ids(version.pk, simulated) is None
+    assert cached_movie_ids(version.pk, groups["Western"][1]) is not None
+
 def test_reads_come_from_redis_and_a_miss_is_computed_and_stored(redis_cache, media):
     groups = make_taste_catalogue()
     pipeline.refit_and_publish(hyperparameters=FAST_FIT)

@@ -1,21 +1,39 @@
-"""First-run set-up used by `make run`: demo catalogue into an empty database, a staff account."""
+"""First-run set-up used by `make run`: demo catalogue into an empty database, a staff account,
+and a first recommendation model so the very first visitor gets personal recommendations."""
 import os
 import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, call_command
 
-from catalog.models import Movie
+from catalog.models import Movie, Rating
+from recommendations import pipeline
+from recommendations.models import ModelVersion
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalogue if the catalogue is empty and create a staff account if none exists."
+    help = (
+        "Load the demo catalogue if the catalogue is empty, create a staff account if none exists, "
+        "and fit a first recommendation model if none serves yet."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-fit", action="store_true", help="Do not fit a first model.")
 
     def handle(self, *args, **options):
         if not Movie.objects.exists():
             self.stdout.write("The catalogue is empty: loading the demo catalogue (simulated ratings).")
             call_command("load_demo", stdout=self.stdout, stderr=self.stderr)
         self._ensure_staff_account()
+        if not options["no_fit"]:
+            self._ensure_model()
+
+    def _ensure_model(self):
+        if ModelVersion.objects.filter(is_current=True).exists() or not Rating.objects.exists():
+            return
+        self.stdout.write("No recommendation model serves yet: fitting the first one.")
+        outcome = pipeline.refit_and_publish(progress=True)
+        self.stdout.write(f"First model: {outcome['outcome']} {outcome.get('version', '')} {outcome.get('error', '')}")
 
     def _ensure_staff_account(self):
         User = get_user_model()
