@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import condition, require_GET, require_POST
+from django.views.decorators.http import condition, require_GET
 
 from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm

@@ -9,7 +9,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include("movierec.api_urls")),
-    path("recommendations/", include("recommendations.urls")),
     path("", include("catalog.urls")),
     path("", include("catalog.history_urls")),
     path("", include("recommendations.onboarding_urls")),

@@ -5,10 +5,9 @@ a fitted model ranks the user's own genre first while popularity cannot tell the
 """
 import random
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from catalog.models import Movie, Rating
+from catalog.models import Rating
 from catalog.services import refresh_movie_stats
 from tests.factories import make_movie, make_user
 

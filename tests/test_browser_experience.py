@@ -1,6 +1,5 @@
 """In real Chromium: onboarding (genres, then rating), a Letterboxd import with preview and
 progress bar, and the taste-profile charts."""
-import os
 import re
 
 import pytest
@@ -9,23 +8,7 @@ from celery import current_app
 from catalog.models import Rating
 from recommendations.models import GenrePreference
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
-from tests.test_browser_site import CHROMIUM_ARGS, SCREENSHOTS
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-
-
-@pytest.fixture
-def browser_page():
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+from tests.browser import SCREENSHOTS, browser_page  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -1,43 +1,16 @@
 """A new visitor in real Chromium: sign up, verify the email, log in, search with a typo, rate in half stars."""
-import os
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core import mail
 
 from catalog.models import Rating
+from tests.browser import SCREENSHOTS, browser_page  # noqa: F401 (fixture)
 from tests.factories import make_movie, make_rating, make_user
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls here are still synchronous.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
-SCREENSHOTS = Path(settings.BASE_DIR) / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 EMAIL = "newcomer@example.com"
 PASSWORD = "Very-secret-popcorn-42"
-
-
-@pytest.fixture
-def browser_page():
-    SCREENSHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
 
 
 @pytest.fixture

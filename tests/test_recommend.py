@@ -7,7 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from catalog.models import Movie, NotInterested, Rating
+from catalog.models import NotInterested, Rating
 from catalog.services import refresh_movie_stats
 from recommendations.feedback import user_feedback_changed
 from recommendations.models import ModelVersion, UserVector

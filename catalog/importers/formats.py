@@ -9,7 +9,6 @@ Every malformed input raises ReleaseError naming the file, the line and the reas
 from __future__ import annotations
 
 import csv
-import io
 import re
 import zipfile
 from dataclasses import dataclass, field

@@ -1,7 +1,0 @@
-from django.urls import path
-
-from recommendations import views
-
-app_name = "recommendations"
-
-urlpatterns = []
