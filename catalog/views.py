@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +23,7 @@ from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
+from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_recommendations
 
 HOME_LIST_SIZE = 12
@@ -61,17 +63,17 @@ def _ratings_context(request, movies) -> dict:
 
 @require_GET
 def home(request):
-    popular = selectors.popular_movies(HOME_LIST_SIZE)
-    top_rated = selectors.top_rated_movies(HOME_LIST_SIZE)
-    context = {
-        "popular": popular,
-        "top_rated": top_rated,
-        "genres": Genre.objects.all(),
-        "decades": selectors.catalogue_decades(),
-    }
+    """Guests: popular, top rated, trending. Signed-in users: their explained rows (see
+    recommendations.selectors.home_rows)."""
+    context = {"genres": Genre.objects.all(), "decades": selectors.catalogue_decades()}
     if request.user.is_authenticated:
-        context["for_you"] = get_recommendations(request.user, n=HOME_LIST_SIZE)
-    context.update(_ratings_context(request, popular + top_rated))
+        top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
+        context["rows"] = recommendation_selectors.home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE)
+    else:
+        context["popular"] = selectors.popular_movies(HOME_LIST_SIZE)
+        context["top_rated"] = selectors.top_rated_movies(HOME_LIST_SIZE)
+        context["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)
+        prefetch_related_objects(context["trending"], "genres")
     return render(request, "catalog/home.html", context)
 
 

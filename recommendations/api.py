@@ -23,7 +23,6 @@ from recommendations.serializers import (
     SimilarMoviesSerializer,
 )
 
-TRENDING_EXPLANATION = "Among the most rated on movierec lately"
 SIMILAR_COUNT = 12
 
 
@@ -47,21 +46,12 @@ def _unscored(movies, explanation: str) -> list[dict]:
 
 def _because_row(user, anchor, n: int) -> tuple[str, list[dict]]:
     """Movies similar to one the user rated highly (the anchor, else their latest liked one)."""
-    ratings = catalog_selectors.user_ratings(user)
-    if anchor is None:
-        rating = ratings.filter(score__gte=selectors.LIKED_MIN).first()
-    else:
-        rating = ratings.filter(movie=anchor).first()
-        if rating is None:
-            raise NotFound("You have not rated this movie.")
+    rating, movies = selectors.because_you_liked(user, n=n, anchor=anchor)
     if rating is None:
+        if anchor is not None:
+            raise NotFound("You have not rated this movie.")
         return ROWS["because"], []
-    seen = set(ratings.values_list("movie_id", flat=True))
-    seen |= set(catalog_selectors.user_not_interested(user).values_list("movie_id", flat=True))
-    similar = selectors.similar_movies(rating.movie, n=n + len(seen))
-    movies = [movie for movie in similar if movie.pk not in seen][:n]
-    explanation = f"Because you rated {rating.movie.title} {selectors.stars_text(rating.score)}"
-    return f"Because you liked {rating.movie.title}", _unscored(movies, explanation)
+    return f"Because you liked {rating.movie.title}", _unscored(movies, selectors.because_you_liked_explanation(rating))
 
 
 class Recommendations(APIView):
@@ -87,7 +77,7 @@ class Recommendations(APIView):
             title = f"Top picks in {genre.name}"
             items = [_item(r) for r in selectors.recommend_for_user(user, n=n, genre=genre)]
         elif row == "trending":
-            items = _unscored(selectors.trending_movies(n=n), TRENDING_EXPLANATION)
+            items = _unscored(selectors.trending_movies(n=n), selectors.TRENDING_EXPLANATION)
         elif row == "similar":
             movie = query.validated_data["movie"]
             title = f"More like {movie.title}"

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-from django.db.models import Avg, Count, Max, Q
+from django.db.models import Avg, Count, Max, Q, prefetch_related_objects
 
-from catalog.models import Genre, Movie, NotInterested, Rating
+from catalog.models import Actor, Director, Genre, Movie, NotInterested, Rating
 from recommendations import engine
 from recommendations.models import GenrePreference, ModelVersion, UserVector
 
 MODEL_CHECK_SECONDS = 5.0
 TRENDING_DAYS = 30
 LIKED_MIN = 4.0
+TRENDING_EXPLANATION = "Among the most rated on movierec lately"
 
 
 @dataclass
@@ -291,3 +292,132 @@ def trending_movies(*, n: int = 20, days: int = TRENDING_DAYS) -> list[Movie]:
     ids = [r["movie_id"] for r in rows]
     movies = Movie.objects.in_bulk(ids)
     return [movies[i] for i in ids if i in movies]
+
+
+# ----------------------------------------------------------------------------- home rows
+
+
+def excluded_movie_ids(user) -> set[int]:
+    """Ids of the films the user rated or marked not interested: never recommended to them."""
+    rated = Rating.objects.filter(user_id=user.pk).values_list("movie_id", flat=True)
+    hidden = NotInterested.objects.filter(user_id=user.pk).values_list("movie_id", flat=True)
+    return set(rated) | set(hidden)
+
+
+def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None) -> tuple[Rating | None, list[Movie]]:
+    """(the anchor rating, films similar to it the user has neither rated nor hidden).
+
+    The anchor is ``anchor`` if given (None as rating when the user has not rated it), else the
+    user's most recently rated film scored LIKED_MIN or more; (None, []) when there is none.
+    """
+    ratings = Rating.objects.filter(user_id=user.pk).select_related("movie").order_by("-updated_at", "-id")
+    if anchor is None:
+        rating = ratings.filter(score__gte=LIKED_MIN).first()
+    else:
+        rating = ratings.filter(movie=anchor).first()
+    if rating is None:
+        return None, []
+    excluded = excluded_movie_ids(user)
+    similar = similar_movies(rating.movie, n=n + len(excluded))
+    return rating, [movie for movie in similar if movie.pk not in excluded][:n]
+
+
+def because_you_liked_explanation(rating: Rating) -> str:
+    return f"Because you rated {rating.movie.title} {stars_text(rating.score)}"
+
+
+def favourite_person(user):
+    """The director (else actor) whose films the user rates highest on average — at least two
+    rated films averaging LIKED_MIN or more; None when there is none."""
+    for model, through in ((Director, "movies__ratings"), (Actor, "movies__ratings")):
+        person = (
+            model.objects.filter(**{f"{through}__user_id": user.pk})
+            .annotate(rated=Count(through), mean=Avg(f"{through}__score"))
+            .filter(rated__gte=2, mean__gte=LIKED_MIN)
+            .order_by("-mean", "-rated", "pk")
+            .first()
+        )
+        if person is not None:
+            return person
+    return None
+
+
+def more_from_favourite_person(user, *, n: int = 12):
+    """(favourite director or actor, their films the user has neither rated nor hidden, most
+    rated first); (None, []) when the user has no such favourite."""
+    person = favourite_person(user)
+    if person is None:
+        return None, []
+    movies = (person.movies.exclude(pk__in=excluded_movie_ids(user))
+              .order_by("-rating_count", "-rating_mean", "pk")[:n])
+    return person, list(movies)
+
+
+def favourite_genre(user) -> Genre | None:
+    """The genre the user rated most films LIKED_MIN or more in (else most films at all)."""
+    for filters in ({"movies__ratings__score__gte": LIKED_MIN}, {}):
+        genre = (Genre.objects.filter(movies__ratings__user_id=user.pk, **filters)
+                 .annotate(rated=Count("movies__ratings")).order_by("-rated", "name").first())
+        if genre is not None:
+            return genre
+    return None
+
+
+def trending_for_user(user, *, n: int = 20) -> list[Movie]:
+    """Trending films minus the ones the user rated or hid (all of them for anonymous users)."""
+    if not getattr(user, "is_authenticated", False):
+        return trending_movies(n=n)
+    excluded = excluded_movie_ids(user)
+    return [movie for movie in trending_movies(n=n + len(excluded)) if movie.pk not in excluded][:n]
+
+
+def predicted_stars_map(user, movies) -> dict[int, float]:
+    """{movie id: predicted stars} for many films at once (one query); {} without a model."""
+    model = current_model()
+    known = [movie.pk for movie in movies if model is not None and movie.pk in model.item_index]
+    if not known or not getattr(user, "is_authenticated", False):
+        return {}
+    rated = Rating.objects.filter(user_id=user.pk).values_list("movie_id", "score")
+    pairs = [(model.item_index[m], s) for m, s in rated if m in model.item_index]
+    items = np.array([p[0] for p in pairs], dtype=np.int64)
+    scores = np.array([p[1] for p in pairs], dtype=np.float32)
+    values = model.predicted_stars(user.pk, np.array([model.item_index[pk] for pk in known]), items, scores)
+    return {pk: round(float(value), 1) for pk, value in zip(known, values)}
+
+
+@dataclass
+class Row:
+    """One titled row of the signed-in home page."""
+    key: str
+    title: str
+    items: list[Recommendation]
+
+
+def _unscored_items(user, movies, explanation: str, stars: dict[int, float]) -> list[Recommendation]:
+    return [Recommendation(movie, 0.0, stars.get(movie.pk), explanation) for movie in movies]
+
+
+def home_rows(user, *, top_picks: list[Recommendation], n: int = 12) -> list[Row]:
+    """The signed-in home page's rows, each item explained: top picks (as served from the
+    cache), because you liked, more from your favourite person, trending, by genre. Films the
+    user rated or hid are in none of them; empty rows are left out."""
+    excluded = excluded_movie_ids(user)
+    rows = [Row("top", "Top picks for you", [r for r in top_picks if r.movie.pk not in excluded][:n])]
+    anchor, similar = because_you_liked(user, n=n)
+    person, films = more_from_favourite_person(user, n=n)
+    trending = trending_for_user(user, n=n)
+    genre = favourite_genre(user)
+    stars = predicted_stars_map(user, [*similar, *films, *trending])
+    if anchor is not None:
+        rows.append(Row("because", f"Because you liked {anchor.movie.title}",
+                        _unscored_items(user, similar, because_you_liked_explanation(anchor), stars)))
+    if person is not None:
+        role = "directed" if isinstance(person, Director) else "starring"
+        rows.append(Row("person", f"More from {person.name}",
+                        _unscored_items(user, films, f"You rate films {role} {person.name} highly", stars)))
+    rows.append(Row("trending", "Trending", _unscored_items(user, trending, TRENDING_EXPLANATION, stars)))
+    if genre is not None:
+        rows.append(Row("genre", f"Top picks in {genre.name}", recommend_for_user(user, n=n, genre=genre)))
+    rows = [row for row in rows if row.items]
+    prefetch_related_objects([item.movie for row in rows for item in row.items], "genres")
+    return rows

@@ -165,10 +165,10 @@ def test_anonymous_watchlist_post_goes_to_login(client):
     assert not WatchlistEntry.objects.exists()
 
 
-def test_signed_in_users_get_a_for_you_shelf_on_the_home_page(member_client):
+def test_signed_in_users_get_a_top_picks_row_on_the_home_page(member_client):
     movie = make_movie("Heat", year=1995)
     for _ in range(3):
         make_rating(make_user(), movie, 4.5)
     page = member_client.get(reverse("catalog:home")).text
-    assert "For you" in page
-    assert page.index("For you") < page.index("Heat")
+    assert "Top picks for you" in page
+    assert page.index("Top picks for you") < page.index("Heat")

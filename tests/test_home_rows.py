@@ -1,0 +1,88 @@
+"""The signed-in home page: explained rows with predicted stars, hidden films in none of them."""
+import pytest
+from django.urls import reverse
+
+from catalog.models import Director, Movie
+from catalog.services import hide_movie
+from recommendations import services
+from tests.factories import make_movie, make_rating, make_user
+from tests.pipeline_data import FAST_FIT, make_taste_catalogue
+
+HOME_QUERY_LIMIT = 30  # 27 measured: constant, whatever the number of cards
+
+
+@pytest.fixture
+def published_model(settings, tmp_path, django_capture_on_commit_callbacks):
+    """The taste catalogue with a model fitted on it and published (see tests.pipeline_data)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    groups = make_taste_catalogue()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish_model(services.fit_model(hyperparameters=FAST_FIT, progress=False))
+    return groups
+
+
+@pytest.fixture
+def western_fan(published_model, client):
+    """A Western fan who rated two films of one director highly; that director made a third."""
+    fan = published_model["Western"][0]
+    director = Director.objects.create(name="Sergio Leone")
+    liked = list(Movie.objects.filter(ratings__user=fan, ratings__score__gte=4)[:2])
+    unseen = Movie.objects.filter(genres__name="Western").exclude(ratings__user=fan).first()
+    for movie in [*liked, unseen]:
+        movie.directors.add(director)
+    client.force_login(fan)
+    client.fan, client.unseen_by_director = fan, unseen
+    return client
+
+
+def rows_of(response) -> dict[str, list]:
+    return {row.title: [item.movie.pk for item in row.items] for row in response.context["rows"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signed_in_home_has_explained_personal_rows_with_predicted_stars(western_fan):
+    response = western_fan.get(reverse("catalog:home"))
+    rows = rows_of(response)
+    latest_liked = western_fan.fan.ratings.filter(score__gte=4).order_by("-updated_at", "-id").first().movie
+
+    assert list(rows)[0] == "Top picks for you"
+    assert f"Because you liked {latest_liked.title}" in rows
+    assert western_fan.unseen_by_director.pk in rows["More from Sergio Leone"]
+    assert "Trending" in rows
+    assert "Top picks in Western" in rows
+    for row in response.context["rows"]:
+        assert all(item.explanation for item in row.items), row.title
+        assert all(item.predicted_stars is not None for item in row.items), row.title
+    page = response.text
+    assert "You rate films directed Sergio Leone highly" in page
+    assert page.count('class="card__why"') == sum(len(ids) for ids in rows.values())
+    assert "For you: " in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hidden_movie_leaves_every_home_row(western_fan):
+    shown = {pk for ids in rows_of(western_fan.get(reverse("catalog:home"))).values() for pk in ids}
+    for movie in Movie.objects.filter(pk__in=shown):
+        hide_movie(user=western_fan.fan, movie=movie)
+
+    rows = rows_of(western_fan.get(reverse("catalog:home")))
+
+    assert rows, "the rows refill with other films"
+    assert not shown & {pk for ids in rows.values() for pk in ids}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signed_in_home_page_query_count_is_bounded(western_fan, django_assert_max_num_queries):
+    western_fan.get(reverse("catalog:home"))  # the first request fills the recommendation cache
+    with django_assert_max_num_queries(HOME_QUERY_LIMIT):
+        response = western_fan.get(reverse("catalog:home"))
+    assert sum(len(row.items) for row in response.context["rows"]) >= 30
+
+
+@pytest.mark.django_db
+def test_guests_get_popular_top_rated_and_trending(client):
+    movie = make_movie("Heat")
+    make_rating(make_user(), movie, 4.5)
+    page = client.get(reverse("catalog:home")).text
+    for heading in ("Popular", "Top rated", "Trending"):
+        assert f">{heading}</h2>" in page
