@@ -23,6 +23,7 @@ from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
+from recommendations import onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_recommendations
 
@@ -69,7 +70,11 @@ def home(request):
     if request.user.is_authenticated:
         top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
         context["rows"] = recommendation_selectors.home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE)
+        rated = onboarding.rated_count(request.user, request.session)
+        if rated < onboarding.RATINGS_FOR_GOOD_SUGGESTIONS:
+            context["ratings_to_go"] = onboarding.RATINGS_FOR_GOOD_SUGGESTIONS - rated
     else:
+        context["guest_rating_count"] = len(onboarding.guest_ratings(request.session))
         context["popular"] = selectors.popular_movies(HOME_LIST_SIZE)
         context["top_rated"] = selectors.top_rated_movies(HOME_LIST_SIZE)
         context["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)

@@ -5,6 +5,7 @@ from django.urls import reverse
 from catalog.models import Director, Movie
 from catalog.services import hide_movie
 from recommendations import services
+from recommendations.onboarding import remember_guest_rating
 from tests.factories import make_movie, make_rating, make_user
 from tests.pipeline_data import FAST_FIT, make_taste_catalogue
 
@@ -86,3 +87,31 @@ def test_guests_get_popular_top_rated_and_trending(client):
     page = client.get(reverse("catalog:home")).text
     for heading in ("Popular", "Top rated", "Trending"):
         assert f">{heading}</h2>" in page
+
+
+@pytest.mark.django_db
+def test_a_member_with_few_ratings_is_invited_to_rate_more(client):
+    member = make_user()
+    make_rating(member, make_movie("Heat"), 4.0)
+    client.force_login(member)
+    page = client.get(reverse("catalog:home")).text
+    assert "Rate 9 more movies for good suggestions" in page
+    assert reverse("onboarding:start") in page
+
+
+@pytest.mark.django_db
+def test_a_member_with_enough_ratings_sees_no_onboarding_banner(client):
+    member = make_user()
+    for i in range(10):
+        make_rating(member, make_movie(f"Film {i}"), 3.5)
+    client.force_login(member)
+    assert "for good suggestions" not in client.get(reverse("catalog:home")).text
+
+
+@pytest.mark.django_db
+def test_a_guest_who_rated_is_asked_to_sign_up_to_keep_the_ratings(client):
+    session = client.session
+    remember_guest_rating(session, movie=make_movie("Heat"), score=4.5)
+    remember_guest_rating(session, movie=make_movie("Alien"), score=3.0)
+    session.save()
+    assert "Sign up to keep your 2 ratings" in client.get(reverse("catalog:home")).text
