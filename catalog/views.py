@@ -136,11 +136,17 @@ def _movie_or_404(movie_id: int) -> Movie:
         raise Http404("No movie with this id.")
 
 
+def _user_score(request, movie) -> float | None:
+    if request.user.is_authenticated:
+        return selectors.user_rating_map(request.user, [movie.pk]).get(movie.pk)
+    return onboarding.guest_ratings(request.session).get(movie.pk)
+
+
 def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
     similar_movies = _recommendations_function("similar_movies")
     context = {
         "movie": movie,
-        "user_score": selectors.user_rating_map(request.user, [movie.pk]).get(movie.pk),
+        "user_score": _user_score(request, movie),
         "has_simulated_ratings": selectors.movie_has_simulated_ratings(movie),
         "rating_error": rating_error,
         **selectors.movie_flags_for_user(request.user, movie),
@@ -183,13 +189,40 @@ def _movie_stats(movie) -> dict:
     return {"rating_count": movie.rating_count, "rating_mean": round(movie.rating_mean, 2)}
 
 
+def _rate_as_guest(request, movie):
+    """A guest's rating is kept in the session until they sign up or log in (see
+    recommendations.onboarding); the movie's statistics do not count it yet."""
+    if request.POST.get("remove"):
+        onboarding.forget_guest_rating(request.session, movie=movie)
+        if _wants_json(request):
+            return JsonResponse({"score": None, **_movie_stats(movie)})
+        messages.success(request, f"Your rating of {movie.title} was removed.")
+        return redirect(_safe_next(request, movie.get_absolute_url()))
+    form = RatingForm(request.POST)
+    score = None
+    if form.is_valid():
+        try:
+            score = onboarding.remember_guest_rating(request.session, movie=movie, score=form.cleaned_data["score"])
+        except ValidationError as error:
+            form.add_error("score", error)
+    if score is None:
+        error = " ".join(form.errors.get("score", ["Choose a rating."]))
+        if _wants_json(request):
+            return JsonResponse({"error": error}, status=400)
+        return _movie_page(request, movie, rating_error=error, status=400)
+    if _wants_json(request):
+        return JsonResponse({"score": score, "guest": True, **_movie_stats(movie)})
+    messages.success(request, f"You rated {movie.title} {score:g} stars. Sign up to keep your rating.")
+    return redirect(_safe_next(request, movie.get_absolute_url()))
+
+
 def rate_movie(request, movie_id):
     """POST score=0.5..5.0 rates the movie, POST remove=1 removes the rating; GET goes to the movie."""
     movie = _movie_or_404(movie_id)
     if request.method != "POST":
         return redirect(movie)
     if not request.user.is_authenticated:
-        return _login_then_back(request, movie)
+        return _rate_as_guest(request, movie)
     if request.POST.get("remove"):
         services.remove_rating(user=request.user, movie=movie)
         if _wants_json(request):

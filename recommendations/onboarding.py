@@ -174,6 +174,13 @@ def remember_guest_rating(session, *, movie, score) -> float:
     return value
 
 
+def forget_guest_rating(session, *, movie) -> None:
+    """Drop a guest's rating of the movie from the session (nothing if there is none)."""
+    stored = dict(session.get(GUEST_RATINGS_SESSION_KEY, {}))
+    if stored.pop(str(movie.pk), None) is not None:
+        session[GUEST_RATINGS_SESSION_KEY] = stored
+
+
 def save_guest_ratings(*, user, session) -> int:
     """Move the session's guest ratings onto the user's account; returns how many were saved.
 

@@ -94,21 +94,36 @@ def test_remove_button_deletes_the_rating(member_client, member, movie):
     assert not Rating.objects.filter(user=member).exists()
 
 
-def test_anonymous_rating_goes_to_login_and_back_to_the_movie(client, movie):
+def test_a_guest_rating_is_kept_in_the_session_and_shown_on_the_movie_page(client, movie):
     response = client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.0"})
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('account_login')}?next={movie.get_absolute_url()}"
-    assert not Rating.objects.exists()
-    json_response = client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.0"}, **JSON)
-    assert json_response.status_code == 401
-    assert json_response.json()["login_url"].endswith(f"?next={movie.get_absolute_url()}")
-
-
-def test_logging_in_from_the_redirect_returns_to_the_movie(client, member, movie):
-    login_url = client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.0"})["Location"]
-    response = client.post(login_url, {"login": "member@example.com", "password": "a-Long-test-passw0rd"})
-    assert response.status_code == 302
     assert response["Location"] == movie.get_absolute_url()
+    assert not Rating.objects.exists()
+    page = client.get(movie.get_absolute_url()).text
+    assert 'value="4.0" checked' in page
+    assert "You rated this 4 stars." in page and "sign up to keep it" in page
+    json_response = client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "2.5"}, **JSON)
+    assert json_response.status_code == 200
+    assert json_response.json()["score"] == 2.5
+    assert 'value="2.5" checked' in client.get(movie.get_absolute_url()).text
+
+
+def test_a_guest_can_remove_their_rating_and_bad_scores_are_refused(client, movie):
+    client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.0"})
+    assert client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.2"}).status_code == 400
+    client.post(reverse("catalog:rate", args=[movie.pk]), {"remove": "1"})
+    assert "Not rated yet." in client.get(movie.get_absolute_url()).text
+
+
+def test_a_guests_rating_on_a_movie_page_is_kept_at_sign_up(client, movie):
+    client.post(reverse("catalog:rate", args=[movie.pk]), {"score": "4.5"})
+
+    client.post(reverse("account_signup"), {
+        "email": "newcomer@example.com", "password1": "a-Long-test-passw0rd", "password2": "a-Long-test-passw0rd"})
+
+    assert dict(Rating.objects.filter(user__email="newcomer@example.com").values_list("movie_id", "score")) == {movie.pk: 4.5}
+    movie.refresh_from_db()
+    assert movie.rating_count == 1
 
 
 def test_rating_a_missing_movie_is_a_404(member_client):
