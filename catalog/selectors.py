@@ -383,6 +383,12 @@ def person_filmography(person) -> list:
     return list(_with_listing_relations(person.movies.order_by(F("year").desc(nulls_last=True), "title")))
 
 
+def more_from_directors(movie, n: int = 12) -> list:
+    """Other films by the movie's directors, most rated first."""
+    others = Movie.objects.filter(directors__in=movie.directors.all()).exclude(pk=movie.pk).distinct()
+    return list(_with_listing_relations(others.order_by("-rating_count", "-rating_mean", "pk")[:n]))
+
+
 def user_rating_map(user, movie_ids) -> dict[int, float]:
     """{movie_id: score} of the user's ratings among movie_ids (empty for anonymous users)."""
     if not getattr(user, "is_authenticated", False):

@@ -4,8 +4,6 @@ Writes go through catalog.services, reads through catalog.selectors. The forms t
 (rating, watchlist, not interested) work without JavaScript (POST then redirect) and answer
 JSON when the request asks for it (static/js/site.js).
 """
-import importlib
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -30,17 +28,6 @@ from recommendations.cache import get_recommendations
 HOME_LIST_SIZE = 12
 PAGE_SIZE = 24
 POSTER_MAX_AGE = 24 * 3600
-
-
-def _recommendations_function(name: str):
-    """recommendations.selectors.<name> if the recommendation engine provides it, else None."""
-    try:
-        module = importlib.import_module("recommendations.selectors")
-    except ModuleNotFoundError as error:
-        if error.name != "recommendations.selectors":
-            raise
-        return None
-    return getattr(module, name, None)
 
 
 def _wants_json(request) -> bool:
@@ -143,7 +130,6 @@ def _user_score(request, movie) -> float | None:
 
 
 def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
-    similar_movies = _recommendations_function("similar_movies")
     context = {
         "movie": movie,
         "user_score": _user_score(request, movie),
@@ -151,8 +137,12 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
         "rating_error": rating_error,
         **selectors.movie_flags_for_user(request.user, movie),
     }
-    if similar_movies:
-        context["similar"] = similar_movies(movie, n=12)
+    context["similar"] = recommendation_selectors.similar_movies(movie, n=12)
+    context["by_directors"] = selectors.more_from_directors(movie, n=12)
+    context.update(_ratings_context(request, context["by_directors"]))
+    prefetch_related_objects(context["similar"], "genres")
+    if request.user.is_authenticated and context["user_score"] is None:
+        context["predicted"] = recommendation_selectors.predicted_rating(request.user, movie)
     return render(request, "catalog/movie_detail.html", context, status=status)
 
 

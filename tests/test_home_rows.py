@@ -115,3 +115,28 @@ def test_a_guest_who_rated_is_asked_to_sign_up_to_keep_the_ratings(client):
     remember_guest_rating(session, movie=make_movie("Alien"), score=3.0)
     session.save()
     assert "Sign up to keep your 2 ratings" in client.get(reverse("catalog:home")).text
+
+
+# --- The movie page -------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_movie_page_shows_my_predicted_rating_until_i_rate_it(western_fan):
+    unseen = western_fan.unseen_by_director
+    page = western_fan.get(unseen.get_absolute_url())
+    assert 0.5 <= page.context["predicted"] <= 5.0
+    assert "Your predicted rating" in page.text
+
+    make_rating(western_fan.fan, unseen, 3.0)
+    assert "Your predicted rating" not in western_fan.get(unseen.get_absolute_url()).text
+
+
+@pytest.mark.django_db
+def test_movie_page_lists_more_from_its_director(client):
+    heat = make_movie("Heat", directors=["Michael Mann"])
+    thief = make_movie("Thief", directors=["Michael Mann"])
+    other = make_movie("Alien", directors=["Ridley Scott"])
+    response = client.get(heat.get_absolute_url())
+    assert [movie.pk for movie in response.context["by_directors"]] == [thief.pk]
+    assert "More from Michael Mann" in response.text
+    assert other.pk not in {movie.pk for movie in response.context["by_directors"]}
