@@ -298,8 +298,18 @@ def my_ratings(request):
 @login_required
 @require_GET
 def my_watchlist(request):
-    page = _page(request, selectors.user_watchlist(request.user))
-    context = {"page": page}
+    """?sort=predicted orders by the stars the engine expects; ?pick=1 picks one for tonight."""
+    sort = "predicted" if request.GET.get("sort") == "predicted" else "added"
+    if sort == "predicted":
+        entries = recommendation_selectors.watchlist_by_prediction(request.user)
+    else:
+        entries = selectors.user_watchlist(request.user)
+    page = _page(request, entries)
+    predicted = recommendation_selectors.predicted_stars_map(request.user, [entry.movie for entry in page.object_list])
+    prefetch_related_objects([entry.movie for entry in page.object_list], "genres")
+    context = {"page": page, "sort": sort, "predicted": predicted}
+    if request.GET.get("pick"):
+        context["tonight"] = recommendation_selectors.pick_for_tonight(request.user)
     context.update(_ratings_context(request, [entry.movie for entry in page.object_list]))
     return render(request, "catalog/watchlist.html", context)
 

@@ -5,6 +5,7 @@ a request never trains, and loads from storage only when a newer version has bee
 """
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import timedelta
 import numpy as np
 from django.db.models import Avg, Count, Max, Q, prefetch_related_objects
 
-from catalog.models import Actor, Director, Genre, Movie, NotInterested, Rating
+from catalog.models import Actor, Director, Genre, Movie, NotInterested, Rating, WatchlistEntry
 from recommendations import engine
 from recommendations.models import GenrePreference, ModelVersion, UserVector
 
@@ -421,3 +422,25 @@ def home_rows(user, *, top_picks: list[Recommendation], n: int = 12) -> list[Row
     rows = [row for row in rows if row.items]
     prefetch_related_objects([item.movie for row in rows for item in row.items], "genres")
     return rows
+
+
+# ----------------------------------------------------------------------------- watchlist
+
+TONIGHT_CHOICES = 5
+
+
+def watchlist_by_prediction(user) -> list:
+    """The user's watchlist entries, highest predicted stars first (unknown predictions last,
+    most recently added first among equals); each entry gets a ``predicted_stars`` attribute."""
+    entries = list(WatchlistEntry.objects.filter(user_id=user.pk).select_related("movie").order_by("-added_at", "-id"))
+    stars = predicted_stars_map(user, [entry.movie for entry in entries])
+    for entry in entries:
+        entry.predicted_stars = stars.get(entry.movie_id)
+    return sorted(entries, key=lambda entry: (entry.predicted_stars is None, -(entry.predicted_stars or 0)))
+
+
+def pick_for_tonight(user, *, choices: int = TONIGHT_CHOICES, rng: random.Random | None = None):
+    """One watchlist entry chosen at random among the ``choices`` best predicted; None if the
+    watchlist is empty."""
+    entries = watchlist_by_prediction(user)[:choices]
+    return (rng or random).choice(entries) if entries else None

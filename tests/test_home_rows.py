@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from catalog.models import Director, Movie
-from catalog.services import hide_movie
+from catalog.services import add_to_watchlist, hide_movie
 from recommendations import services
 from recommendations.onboarding import remember_guest_rating
 from tests.factories import make_movie, make_rating, make_user
@@ -140,3 +140,34 @@ def test_movie_page_lists_more_from_its_director(client):
     assert [movie.pk for movie in response.context["by_directors"]] == [thief.pk]
     assert "More from Michael Mann" in response.text
     assert other.pk not in {movie.pk for movie in response.context["by_directors"]}
+
+
+# --- The watchlist ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_watchlist_sorts_by_predicted_rating_and_picks_one_for_tonight_among_the_best(western_fan):
+    fan = western_fan.fan
+    candidates = list(Movie.objects.exclude(ratings__user=fan)[:8])
+    for movie in candidates:
+        add_to_watchlist(user=fan, movie=movie)
+
+    response = western_fan.get(reverse("catalog:watchlist"), {"sort": "predicted"})
+    stars = [entry.predicted_stars for entry in response.context["page"].object_list]
+    assert len(stars) == 8 and None not in stars
+    assert stars == sorted(stars, reverse=True)
+    assert "Pick one for tonight" in response.text
+
+    best = {entry.movie_id for entry in response.context["page"].object_list[:5]}
+    picks = {western_fan.get(reverse("catalog:watchlist"), {"pick": "1"}).context["tonight"].movie_id for _ in range(12)}
+    assert picks <= best
+    assert "Tonight:" in western_fan.get(reverse("catalog:watchlist"), {"pick": "1"}).text
+
+
+@pytest.mark.django_db
+def test_picking_for_tonight_from_an_empty_watchlist_shows_the_empty_page(client):
+    client.force_login(make_user())
+    response = client.get(reverse("catalog:watchlist"), {"pick": "1"})
+    assert response.status_code == 200
+    assert response.context["tonight"] is None
+    assert "Your watchlist is empty" in response.text
