@@ -1,5 +1,6 @@
 """Django admin of the catalogue for staff: movies with cast and directors, people, ratings, lists."""
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html
 
 from catalog import services
@@ -50,6 +51,7 @@ class MovieAdmin(admin.ModelAdmin):
     autocomplete_fields = ["genres", "directors", "keywords"]
     readonly_fields = ["poster_preview", "rating_count", "rating_mean", "created_at", "updated_at"]
     inlines = [CastMemberInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["title", "alternative_titles", "year", "release_date", "runtime", "synopsis"]}),
         ("People and genres", {"fields": ["genres", "directors", "keywords"]}),
