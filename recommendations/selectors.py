@@ -305,7 +305,7 @@ def excluded_movie_ids(user) -> set[int]:
     return set(rated) | set(hidden)
 
 
-def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None) -> tuple[Rating | None, list[Movie]]:
+def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None, excluded: set[int] | None = None) -> tuple[Rating | None, list[Movie]]:
     """(the anchor rating, films similar to it the user has neither rated nor hidden).
 
     The anchor is ``anchor`` if given (None as rating when the user has not rated it), else the
@@ -318,7 +318,7 @@ def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None) -> tupl
         rating = ratings.filter(movie=anchor).first()
     if rating is None:
         return None, []
-    excluded = excluded_movie_ids(user)
+    excluded = excluded_movie_ids(user) if excluded is None else excluded
     similar = similar_movies(rating.movie, n=n + len(excluded))
     return rating, [movie for movie in similar if movie.pk not in excluded][:n]
 
@@ -343,32 +343,31 @@ def favourite_person(user):
     return None
 
 
-def more_from_favourite_person(user, *, n: int = 12):
+def more_from_favourite_person(user, *, n: int = 12, excluded: set[int] | None = None):
     """(favourite director or actor, their films the user has neither rated nor hidden, most
     rated first); (None, []) when the user has no such favourite."""
     person = favourite_person(user)
     if person is None:
         return None, []
-    movies = (person.movies.exclude(pk__in=excluded_movie_ids(user))
+    excluded = excluded_movie_ids(user) if excluded is None else excluded
+    movies = (person.movies.exclude(pk__in=excluded)
               .order_by("-rating_count", "-rating_mean", "pk")[:n])
     return person, list(movies)
 
 
-def favourite_genre(user) -> Genre | None:
-    """The genre the user rated most films LIKED_MIN or more in (else most films at all)."""
-    for filters in ({"movies__ratings__score__gte": LIKED_MIN}, {}):
-        genre = (Genre.objects.filter(movies__ratings__user_id=user.pk, **filters)
-                 .annotate(rated=Count("movies__ratings")).order_by("-rated", "name").first())
-        if genre is not None:
-            return genre
-    return None
+def favourite_genres(user, *, limit: int = 3) -> list[Genre]:
+    """The genres of the films the user rated LIKED_MIN or more, most such films first."""
+    return list(
+        Genre.objects.filter(movies__ratings__user_id=user.pk, movies__ratings__score__gte=LIKED_MIN)
+        .annotate(liked=Count("movies__ratings")).order_by("-liked", "name")[:limit]
+    )
 
 
-def trending_for_user(user, *, n: int = 20) -> list[Movie]:
+def trending_for_user(user, *, n: int = 20, excluded: set[int] | None = None) -> list[Movie]:
     """Trending films minus the ones the user rated or hid (all of them for anonymous users)."""
     if not getattr(user, "is_authenticated", False):
         return trending_movies(n=n)
-    excluded = excluded_movie_ids(user)
+    excluded = excluded_movie_ids(user) if excluded is None else excluded
     return [movie for movie in trending_movies(n=n + len(excluded)) if movie.pk not in excluded][:n]
 
 
@@ -400,25 +399,38 @@ def _unscored_items(user, movies, explanation: str, stars: dict[int, float]) -> 
 
 def home_rows(user, *, top_picks: list[Recommendation], n: int = 12) -> list[Row]:
     """The signed-in home page's rows, each item explained: top picks (as served from the
-    cache), because you liked, more from your favourite person, trending, by genre. Films the
-    user rated or hid are in none of them; empty rows are left out."""
+    cache), because you liked, more from your favourite person, trending, by genre (the first
+    of the user's favourite genres with films left to show).
+
+    Films the user rated or hid are in none of them; apart from the person row, a film shows in
+    the first row that has it only (later rows draw from twice as many candidates to refill);
+    empty rows are left out.
+    """
     excluded = excluded_movie_ids(user)
-    rows = [Row("top", "Top picks for you", [r for r in top_picks if r.movie.pk not in excluded][:n])]
-    anchor, similar = because_you_liked(user, n=n)
-    person, films = more_from_favourite_person(user, n=n)
-    trending = trending_for_user(user, n=n)
-    genre = favourite_genre(user)
+    rows = [Row("top", "Top picks for you", [r for r in top_picks if r.movie.pk not in excluded])]
+    anchor, similar = because_you_liked(user, n=2 * n, excluded=excluded)
+    person, films = more_from_favourite_person(user, n=2 * n, excluded=excluded)
+    trending = trending_for_user(user, n=2 * n, excluded=excluded)
     stars = predicted_stars_map(user, [*similar, *films, *trending])
     if anchor is not None:
         rows.append(Row("because", f"Because you liked {anchor.movie.title}",
                         _unscored_items(user, similar, because_you_liked_explanation(anchor), stars)))
     if person is not None:
-        role = "directed" if isinstance(person, Director) else "starring"
+        role = "directed by" if isinstance(person, Director) else "starring"
         rows.append(Row("person", f"More from {person.name}",
                         _unscored_items(user, films, f"You rate films {role} {person.name} highly", stars)))
     rows.append(Row("trending", "Trending", _unscored_items(user, trending, TRENDING_EXPLANATION, stars)))
-    if genre is not None:
-        rows.append(Row("genre", f"Top picks in {genre.name}", recommend_for_user(user, n=n, genre=genre)))
+    shown: set[int] = set()
+    for row in rows:
+        if row.key != "person":  # that row is about the person: all their films belong in it
+            row.items = [item for item in row.items if item.movie.pk not in shown]
+        row.items = row.items[:n]
+        shown |= {item.movie.pk for item in row.items}
+    for genre in favourite_genres(user):  # the first favourite genre with films not shown yet
+        picks = [r for r in recommend_for_user(user, n=2 * n, genre=genre) if r.movie.pk not in shown][:n]
+        if picks:
+            rows.append(Row("genre", f"Top picks in {genre.name}", picks))
+            break
     rows = [row for row in rows if row.items]
     prefetch_related_objects([item.movie for row in rows for item in row.items], "genres")
     return rows

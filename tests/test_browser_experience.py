@@ -5,10 +5,12 @@ import re
 import pytest
 from celery import current_app
 
-from catalog.models import Rating
+from catalog.models import Movie, Rating
+from recommendations import services
 from recommendations.models import GenrePreference
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 from tests.browser import SCREENSHOTS, browser_page  # noqa: F401 (fixture)
+from tests.pipeline_data import FAST_FIT, make_taste_catalogue
 
 
 @pytest.fixture
@@ -108,3 +110,45 @@ def test_onboarding_then_letterboxd_import_then_taste_profile(
     page.screenshot(path=SCREENSHOTS / "taste_profile.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=SCREENSHOTS / "taste_profile_mobile.png", full_page=True)
+
+
+@pytest.mark.browser
+def test_signed_in_home_rows_explain_themselves_and_a_hidden_movie_leaves_them(
+    live_server, browser_page, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    groups = make_taste_catalogue()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish_model(services.fit_model(hyperparameters=FAST_FIT, progress=False))
+    fan = groups["Western"][0]
+    for genre in ("Musical", "Horror"):  # more tastes than the Westerns the top picks use up
+        for movie in Movie.objects.filter(genres__name=genre).exclude(ratings__user=fan)[:2]:
+            make_rating(fan, movie, 5.0)
+    page = browser_page
+    csp_errors = []
+    page.on("console", lambda message: csp_errors.append(message.text) if "Content Security Policy" in message.text else None)
+    log_in(page, live_server, fan)
+
+    page.goto(live_server.url + "/")
+    top_picks = page.locator('[data-row="top"]')
+    top_picks.get_by_role("heading", name="Top picks for you").wait_for()
+    for row in ("top", "because", "trending", "genre"):
+        cards = page.locator(f'[data-row="{row}"] .card')
+        assert cards.count() > 0, row
+        assert cards.first.locator(".card__why").inner_text().strip(), row
+    assert top_picks.locator(".predicted").first.inner_text().startswith("For you: ")
+    page.screenshot(path=SCREENSHOTS / "home_signed_in.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") == 390, "rows scroll inside themselves, not the page"
+    page.screenshot(path=SCREENSHOTS / "home_signed_in_mobile.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    first = top_picks.locator(".card__title").first.inner_text()
+    top_picks.locator(".card__link").first.click()
+    page.get_by_role("button", name="Not interested").click()
+    page.get_by_role("button", name="Hidden from suggestions (undo)").wait_for()
+    page.goto(live_server.url + "/")
+    page.locator('[data-row="top"]').wait_for()
+    titles = page.locator("[data-row] .card__title").all_inner_texts()
+    assert titles and first not in titles
+    assert not csp_errors
