@@ -14,7 +14,15 @@ from datetime import timedelta
 import numpy as np
 from django.db.models import Avg, Count, Max, Q, prefetch_related_objects
 
-from catalog.models import Actor, Director, Genre, Movie, NotInterested, Rating, WatchlistEntry
+from catalog.models import (
+    Actor,
+    Director,
+    Genre,
+    Movie,
+    NotInterested,
+    Rating,
+    WatchlistEntry,
+)
 from recommendations import engine
 from recommendations.models import GenrePreference, ModelVersion, UserVector
 

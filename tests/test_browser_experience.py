@@ -8,8 +8,8 @@ from celery import current_app
 from catalog.models import Movie, Rating
 from recommendations import services
 from recommendations.models import GenrePreference
-from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 from tests.browser import SCREENSHOTS, browser_page  # noqa: F401 (fixture)
+from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 from tests.pipeline_data import FAST_FIT, make_taste_catalogue
 
 

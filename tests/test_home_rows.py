@@ -50,7 +50,7 @@ def test_signed_in_home_has_explained_personal_rows_with_predicted_stars(western
     rows = rows_of(response)
     latest_liked = western_fan.fan.ratings.filter(score__gte=4).order_by("-updated_at", "-id").first().movie
 
-    assert list(rows)[0] == "Top picks for you"
+    assert next(iter(rows)) == "Top picks for you"
     assert f"Because you liked {latest_liked.title}" in rows
     assert western_fan.unseen_by_director.pk in rows["More from Sergio Leone"]
     assert "Trending" in rows
