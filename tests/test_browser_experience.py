@@ -151,4 +151,14 @@ def test_signed_in_home_rows_explain_themselves_and_a_hidden_movie_leaves_them(
     page.locator('[data-row="top"]').wait_for()
     titles = page.locator("[data-row] .card__title").all_inner_texts()
     assert titles and first not in titles
+
+    page.locator('[data-row="top"] .card__link').first.click()
+    page.get_by_text("Your predicted rating").wait_for()
+    page.get_by_role("button", name="+ Watchlist").click()
+    page.get_by_role("button", name="✓ On your watchlist").wait_for()
+    page.screenshot(path=SCREENSHOTS / "movie_predicted.png", full_page=True)
+    page.goto(live_server.url + "/me/watchlist/?sort=predicted")
+    page.get_by_role("button", name="Pick one for tonight").click()
+    page.get_by_role("heading", name=re.compile("^Tonight: ")).wait_for()
+    page.screenshot(path=SCREENSHOTS / "watchlist_tonight.png", full_page=True)
     assert not csp_errors
