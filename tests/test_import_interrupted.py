@@ -61,20 +61,27 @@ def wait_for_output(process: subprocess.Popen, log_path: Path, text: str, timeou
         time.sleep(0.02)
 
 
-def wait_until_the_killed_session_is_gone(timeout: float = 60) -> None:
-    """PostgreSQL rolls a dead client's transaction back once its backend notices; wait for that."""
+def other_database_sessions() -> set[int]:
+    """Backend pids of the other sessions on the test database (empty on SQLite)."""
     if connection.vendor != "postgresql":
-        return  # SQLite: the killed process's locks died with it; its journal is rolled back on open
-    deadline = time.monotonic() + timeout
+        return set()
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-            assert time.monotonic() < deadline, "the killed import's database session never ended"
-            time.sleep(0.1)
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def wait_until_the_killed_session_is_gone(sessions_before_the_import: set[int], timeout: float = 60) -> None:
+    """PostgreSQL rolls a dead client's transaction back once its backend notices; wait for that.
+
+    Sessions that were already open before the import started (other tests' threads) are ignored.
+    SQLite needs no wait: the killed process's locks died with it and its journal is rolled back on open.
+    """
+    deadline = time.monotonic() + timeout
+    while other_database_sessions() - sessions_before_the_import:
+        assert time.monotonic() < deadline, "the killed import's database session never ended"
+        time.sleep(0.1)
 
 
 def catalogue_snapshot():
@@ -116,6 +123,7 @@ def test_an_import_killed_while_writing_leaves_the_catalogue_untouched_and_a_rer
                                seed=7, progress=False).path
 
     doomed_log = tmp_path / "killed.log"
+    sessions_before_the_import = other_database_sessions()
     doomed = import_process(release, doomed_log)
     wait_for_output(doomed, doomed_log, WRITE_PHASE_STARTED, timeout=60)
     doomed.send_signal(signal.SIGKILL)
@@ -124,7 +132,7 @@ def test_an_import_killed_while_writing_leaves_the_catalogue_untouched_and_a_rer
 
     assert returncode == -signal.SIGKILL, killed_output[-3000:]
     assert "Writing movies" in killed_output and "Import complete." not in killed_output
-    wait_until_the_killed_session_is_gone()
+    wait_until_the_killed_session_is_gone(sessions_before_the_import)
     assert catalogue_snapshot() == before
     assert catalogue_counts() == (4, 3, 5, 2)
 
