@@ -13,7 +13,9 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
+
+import numpy as np
 
 VALID_SCORES = frozenset(x / 2 for x in range(1, 11))
 NO_GENRES = {"(no genres listed)", "unknown", ""}
@@ -50,6 +52,21 @@ class ReleaseError(ValueError):
         self.file, self.line, self.reason = file, line, reason
         where = f"{file}, line {line}" if line else file
         super().__init__(f"{where}: {reason}")
+
+
+class UnusualLayout(Exception):
+    """The file is not in the plain layout iter_rating_blocks() reads; iter_ratings() reads it (or names its error)."""
+
+
+class RatingBlock(NamedTuple):
+    """Consecutive rows of ratings.csv as arrays (user ids, movie ids, stars, unix timestamps),
+    and as their text with "\\n" line ends (for a CSV COPY)."""
+
+    users: np.ndarray
+    movies: np.ndarray
+    scores: np.ndarray
+    timestamps: np.ndarray
+    lines: bytes
 
 
 @dataclass(frozen=True)
@@ -280,10 +297,15 @@ class Release:
     def has_users(self) -> bool:
         return self._format.users is not None
 
-    def open_ratings_csv(self):
-        """The raw bytes of ratings.csv (CSV releases only), for bulk loaders such as COPY.
+    @property
+    def ratings_file(self) -> str:
+        """Name of the ratings file (ratings.csv, u.data, ratings.dat), as errors name it."""
+        return self._format.ratings
 
-        Read iter_ratings() first: it is what validates those bytes.
+    def open_ratings_csv(self):
+        """The raw bytes of ratings.csv (CSV releases only).
+
+        Nothing here validates them: iter_ratings() and iter_rating_blocks() do.
         """
         if self.format != "csv-latest":
             raise ValueError(f"{self.format} ratings are not a CSV file")
@@ -445,6 +467,41 @@ class Release:
         _score(name, number, score)
         raise ReleaseError(name, number, "malformed row")
 
+    RATINGS_HEADER = b"userId,movieId,rating,timestamp"
+
+    def iter_rating_blocks(self, block_bytes: int = 8 << 20) -> Iterator[RatingBlock]:
+        """ratings.csv of a CSV release as blocks of arrays, parsed with numpy (tens of times faster
+        than iter_ratings), for bulk loaders.
+
+        Reads only the plain layout every published ratings.csv has: the exact header, then lines
+        `user,movie,D.D,timestamp` (digits; the stars one digit, a dot, one digit), no user id with
+        a leading zero, no blank lines, "\\n" or "\\r\\n" line ends. Every row it yields passed the checks
+        iter_ratings() makes except "the same user rates a movie twice" (the database's unique
+        constraint catches that). On anything else (other layouts, or a row iter_ratings() would
+        reject) it raises UnusualLayout: read the file with iter_ratings() instead, which accepts
+        it or raises the ReleaseError naming file, line and reason.
+        """
+        if self.format != "csv-latest":
+            raise UnusualLayout(f"{self.format} ratings are not a CSV file")
+        known_ids = np.fromiter(self.movie_ids(), dtype=np.int64)
+        known = np.zeros(int(known_ids.max(initial=0)) + 1, dtype=bool)
+        known[known_ids] = True
+        with self.open_ratings_csv() as handle:
+            if handle.readline().rstrip(b"\r\n") != self.RATINGS_HEADER:
+                raise UnusualLayout("header")
+            rest = b""
+            while True:
+                data = handle.read(block_bytes)
+                if not data:
+                    if rest:
+                        yield _parse_rating_block(rest + b"\n", known)
+                    return
+                data = rest + data
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    yield _parse_rating_block(data[:cut], known)
+
     # --- tags ---------------------------------------------------------------------------
     def iter_tags(self) -> Iterator[TagRecord]:
         """Free-text tags users put on movies (empty for releases without a tags file)."""
@@ -494,6 +551,50 @@ class Release:
             if occupation == "none":
                 occupation = ""
             yield UserRecord(user.strip(), gender, age, age_range, birth_year, occupation, zip_code.strip())
+
+
+_PLAIN_BYTES = b"0123456789,.\n"
+
+
+def _parse_rating_block(data: bytes, known: np.ndarray) -> RatingBlock:
+    """Whole lines of ratings.csv, each `user,movie,D.D,timestamp` and ending in a newline -> RatingBlock.
+
+    Raises UnusualLayout for anything else. Vectorised: numpy finds the separators and checks
+    each one sits where it should, then parses every number in one call (C's strtol).
+    """
+    if b"\r" in data:  # Windows line ends, as some copies of ml-latest-small have
+        data = data.replace(b"\r\n", b"\n")
+    if data.translate(None, _PLAIN_BYTES):
+        raise UnusualLayout("characters other than digits, commas, dots and newlines")
+    raw = np.frombuffer(data, dtype=np.uint8)
+    separators = np.flatnonzero((raw == 44) | (raw == 46) | (raw == 10))
+    if len(separators) % 5:
+        raise UnusualLayout("rows not shaped user,movie,D.D,timestamp")
+    separators = separators.reshape(-1, 5)
+    kinds = raw[separators]
+    if not ((kinds == np.array([44, 44, 46, 44, 10], dtype=np.uint8)).all()):
+        raise UnusualLayout("rows not shaped user,movie,D.D,timestamp")
+    line_starts = np.empty(len(separators), dtype=np.int64)
+    line_starts[0] = 0
+    line_starts[1:] = separators[:-1, 4] + 1
+    widths = np.diff(np.column_stack([line_starts - 1, separators]), axis=1) - 1  # user, movie, D, D, timestamp
+    if widths.min() < 1 or widths[:, [0, 1, 4]].max() > 15 or (widths[:, 2:4] != 1).any():
+        raise UnusualLayout("empty, overlong or multi-digit-star fields")
+    if ((raw[line_starts] == 48) & (widths[:, 0] > 1)).any():
+        raise UnusualLayout("user id with a leading zero (kept as text by iter_ratings)")
+    numbers = np.fromstring(data.replace(b".", b",").replace(b"\n", b","), dtype=np.int64, sep=",")
+    if len(numbers) != separators.size:
+        raise UnusualLayout("a field that is not a number")
+    users, movies, whole, tenths, timestamps = numbers.reshape(-1, 5).T
+    if movies.max() >= len(known) or not known[movies].all():
+        raise UnusualLayout("rating for an unknown movie")
+    scores = whole + tenths / 10  # the float Python's float() reads from the same text
+    doubled = scores * 2
+    if not ((doubled == np.round(doubled)) & (doubled >= 1) & (doubled <= 10)).all():
+        raise UnusualLayout("rating outside the scale")
+    if timestamps.max() >= 10**11:  # past year 5000: leave it to the exact reader and the database
+        raise UnusualLayout("implausible timestamp")
+    return RatingBlock(users.copy(), movies.copy(), scores, timestamps.copy(), data)
 
 
 def open_release(path) -> Release:

@@ -6,23 +6,34 @@ Phase 2 merges the staging tables in one transaction with set-based upserts keye
 movielens_id, (source, external_id), (user, movie) and (user, movie, tag), so a re-import
 changes nothing, a newer release updates and adds, and a killed import leaves no trace.
 On PostgreSQL the staging tables are filled with COPY; on SQLite with batched executemany.
+
+The first load of a CSV release into PostgreSQL (no ratings stored yet) skips the ratings
+staging table: inside the one transaction, formats.Release.iter_rating_blocks() parses and
+checks ratings.csv with numpy, user and movie ids are resolved in memory, and the rows go
+straight into the ratings table with a binary COPY while its indexes and foreign keys are
+dropped (rebuilt, and so re-checked, before commit). A file that is not in the plain layout
+that reader takes, or a pair rated twice, rolls that back and is read again by the exact
+reader (Release.iter_ratings), which raises the same file/line/reason error as ever.
 """
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from catalog.importers.formats import MovieRecord, Release, ReleaseError, open_release
+from catalog.importers.formats import MovieRecord, Release, ReleaseError, UnusualLayout, open_release
 from catalog.models import Genre, Movie, Rating, Tag
 from catalog.services import refresh_movie_stats
 from catalog.text import normalize
@@ -49,6 +60,18 @@ class ImportSummary:
     tags_written: int = 0
     seconds: float = 0.0
     skipped: Counter = field(default_factory=Counter)
+    ratings_path: str = ""
+    steps: dict = field(default_factory=dict)
+    rebuilt: dict = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        """Time a step of the import; the summary lists them in order."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - started
 
     def lines(self) -> list[str]:
         lines = [
@@ -60,6 +83,12 @@ class ImportSummary:
         ]
         rate = self.ratings_in_file / self.seconds if self.seconds else 0
         lines.append(f"Time:    {self.seconds:10.1f} s ({rate:,.0f} ratings/s)")
+        if self.ratings_path:
+            lines.append(f"Ratings path: {self.ratings_path}")
+        if self.steps:
+            lines.append("Steps:   " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.steps.items()))
+        if self.rebuilt:
+            lines.append("Rebuilt: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.rebuilt.items()))
         if self.skipped:
             lines.append("Skipped:")
             lines += [f"  {count:,} {reason}" for reason, count in self.skipped.most_common()]
@@ -80,24 +109,55 @@ def import_movielens(path, *, progress: bool = True) -> ImportSummary:
     started = time.perf_counter()
     release = open_release(path)
     summary = ImportSummary(format=release.format)
-    movies = _read_movies(release, summary, progress)
+    with summary.step("read movies"):
+        movies = _read_movies(release, summary, progress)
     users = {user.external_id: user for user in release.iter_users()}
+    # First load of a CSV release into PostgreSQL: ratings go straight to their table (below).
+    direct = _is_postgres() and release.format == "csv-latest" and not Rating.objects.exists()
     _create_stages()
     try:
-        rating_users = _stage_ratings(release, summary, progress)
-        tag_users = _stage_tags(release, summary, progress)
-        summary.users_in_file = len(set(users) | rating_users | tag_users)
+        rating_users = None
+        if not direct:
+            with summary.step("check and stage ratings"):
+                rating_users = _stage_ratings(release, summary, progress)
+        with summary.step("check and stage tags"):
+            tag_users = _stage_tags(release, summary, progress)
         with transaction.atomic():
-            movie_ids = _upsert_movies(movies, summary, progress)
-            _link_genres(movies, movie_ids)
-            _upsert_users(users, rating_users | tag_users, summary)
-            summary.ratings_written = _merge_ratings(progress, summary.ratings_in_file)
-            summary.tags_written = _merge_tags(progress)
-            refresh_movie_stats()
+            _tune_session()
+            with summary.step("write movies and genres"):
+                movie_ids = _upsert_movies(movies, summary, progress)
+                _link_genres(movies, movie_ids)
+            if direct:
+                rating_users = _load_ratings_directly(release, movie_ids, summary, progress)
+            if rating_users is None:  # not the plain layout (or ratings arrived meanwhile): the general path
+                direct = False
+                with summary.step("check and stage ratings"):
+                    rating_users = _stage_ratings(release, summary, progress)
+            with summary.step("write users"):
+                _upsert_users(users, rating_users | tag_users, summary)
+            summary.users_in_file = len(set(users) | rating_users | tag_users)
+            if not direct:
+                with summary.step("merge ratings"):
+                    summary.ratings_written = _merge_ratings(progress, summary.ratings_in_file)
+            with summary.step("merge tags"):
+                summary.tags_written = _merge_tags(progress)
+            if not direct:  # (a first load wrote the stats of what it loaded)
+                with summary.step("movie rating stats"):
+                    refresh_movie_stats()
     finally:
         _drop_stages()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _tune_session() -> None:
+    """PostgreSQL settings for this transaction only: a big import's commit need not wait for the
+    WAL flush (a crash loses the whole import or nothing), and sorts and index builds get memory."""
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 # --- phase 1: read and validate ---------------------------------------------------------
@@ -178,32 +238,43 @@ class _Stager:
 def _stage_ratings(release: Release, summary: ImportSummary, progress: bool) -> set[str]:
     """Validate every rating and put it in the staging table; returns the user ids seen.
 
-    On PostgreSQL a CSV release is validated by streaming it once through the reader, then its
-    bytes are COPYed into the staging table unchanged (far cheaper than re-encoding each row).
+    On PostgreSQL a CSV release in the plain layout is checked block by block with numpy
+    (Release.iter_rating_blocks) and each block's text is COPYed into the staging table as it
+    goes. Anything else, or a file that turns out not to be plain, is read by the exact reader
+    (Release.iter_ratings), which names the file, line and reason of any error.
     """
-    users: set[str] = set()
-    raw_copy = _is_postgres() and release.format == "csv-latest"
-    stager = None if raw_copy else _Stager(RATING_STAGE, ("user_ext", "movie_ml", "score", "ts"))
+    if _is_postgres() and release.format == "csv-latest":
+        users: set[str] = set()
+        count = 0
+        try:
+            # In a savepoint: a block that is not plain aborts the COPY, and the rollback empties the stage.
+            with transaction.atomic(), _bar(progress, "Checking and staging ratings") as bar, \
+                    connection.cursor() as cursor:
+                with connection.wrap_database_errors, cursor.cursor.copy(
+                    f"COPY {RATING_STAGE} (user_ext, movie_ml, score, ts) FROM STDIN (FORMAT csv)"
+                ) as copy:
+                    for block in release.iter_rating_blocks():
+                        users.update(map(str, np.unique(block.users).tolist()))
+                        copy.write(block.lines)
+                        count += len(block.users)
+                        bar.update(len(block.users))
+        except UnusualLayout:
+            pass
+        else:
+            summary.ratings_in_file = count
+            return users
+    users = set()
+    stager = _Stager(RATING_STAGE, ("user_ext", "movie_ml", "score", "ts"))
     count = 0
-    with _bar(progress, "Validating ratings" if raw_copy else "Validating and staging ratings") as bar:
+    with _bar(progress, "Validating and staging ratings") as bar:
         for count, row in enumerate(release.iter_ratings(), start=1):
             users.add(row[0])
-            if stager is not None:
-                stager.add(row)
+            stager.add(row)
             if not count % 10_000:
                 bar.update(10_000)
         bar.update(count % 10_000)
-        if stager is not None:
-            stager.flush()
+        stager.flush()
     summary.ratings_in_file = count
-    if raw_copy:
-        with _bar(progress, "Staging ratings (COPY)", total=count) as bar, connection.cursor() as cursor:
-            with release.open_ratings_csv() as source, cursor.cursor.copy(
-                f"COPY {RATING_STAGE} (user_ext, movie_ml, score, ts) FROM STDIN (FORMAT csv, HEADER true)"
-            ) as copy:
-                for block in iter(lambda: source.read(1 << 20), b""):
-                    copy.write(block)
-            bar.update(count)
     return users
 
 
@@ -224,6 +295,175 @@ def _stage_tags(release: Release, summary: ImportSummary, progress: bool) -> set
             stager.add((tag.user_external_id, tag.movie_external_id, tag.tag, tag.timestamp))
         stager.flush()
     return users
+
+
+# --- first load into PostgreSQL: ratings straight into their table -------------------------
+# One row of PostgreSQL's binary COPY format for (id, user_id, movie_id, score, created_at, updated_at):
+# a 2-byte field count, then each field as a 4-byte length and its 8-byte big-endian value.
+_COPY_COLUMNS = ("id", "user_id", "movie_id", "score", "created_at", "updated_at")
+_COPY_ROW_BYTES = 2 + 12 * len(_COPY_COLUMNS)
+_COPY_ROW_TEMPLATE = np.frombuffer(
+    len(_COPY_COLUMNS).to_bytes(2, "big") + (8).to_bytes(4, "big").join([b""] + [bytes(8)] * len(_COPY_COLUMNS)),
+    dtype=np.uint8,
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+_COPY_TRAILER = b"\xff\xff"
+_POSTGRES_EPOCH = 946_684_800  # 2000-01-01 UTC in unix seconds: timestamptz counts microseconds from it
+_DUPLICATE_KEY = re.compile(r"\(user_id, movie_id\)=\((\d+), (\d+)\)")
+
+
+def _load_ratings_directly(release: Release, movie_ids: dict[int, int], summary: ImportSummary,
+                           progress: bool) -> set[str] | None:
+    """PostgreSQL, CSV release, no ratings stored yet: COPY the ratings into their table.
+
+    Runs in a savepoint of the import transaction. Returns the external ids of the users who
+    rated, or None (savepoint rolled back) when the file is not in the plain layout or ratings
+    appeared meanwhile: the caller then takes the general path, which names any error exactly.
+    """
+    rating = Rating._meta.db_table
+    known = {}  # external id -> pk of the release's users, created block by block
+    created_before = summary.users_created
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {rating} IN ACCESS EXCLUSIVE MODE")
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {rating})")
+                if cursor.fetchone()[0]:
+                    return None
+            with summary.step("drop rating indexes"):
+                indexes = _drop_secondary_indexes(rating, primary_key=True)
+            with summary.step("check and COPY ratings"):
+                count = _copy_rating_blocks(release, movie_ids, known, summary, progress)
+            with summary.step("rebuild rating indexes and foreign keys"):
+                _restore_secondary_indexes(rating, indexes, summary.rebuilt)
+            with summary.step("analyze ratings"), connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {rating}")
+    except UnusualLayout:
+        summary.users_created = created_before
+        return None
+    except IntegrityError as error:  # the unique constraint, rebuilt: a pair rated twice
+        summary.users_created = created_before
+        _raise_exact_error(release)
+        match = _DUPLICATE_KEY.search(str(error))
+        if not match:
+            raise
+        user = next((ext for ext, pk in known.items() if pk == int(match[1])), match[1])
+        movie = next((ml for ml, pk in movie_ids.items() if pk == int(match[2])), match[2])
+        raise ReleaseError(release.ratings_file, None, f"user {user} rates movie {movie} more than once") from None
+    summary.ratings_in_file = summary.ratings_written = count
+    summary.ratings_path = "first load: binary COPY straight into the ratings table, indexes rebuilt after"
+    return set(known)
+
+
+def _raise_exact_error(release: Release) -> None:
+    """Read ratings.csv with the exact reader, which raises the ReleaseError (file, line, reason)."""
+    for _ in release.iter_ratings():
+        pass
+
+
+def _copy_rating_blocks(release: Release, movie_ids: dict[int, int], known: dict[str, int],
+                        summary: ImportSummary, progress: bool) -> int:
+    """Stream ratings.csv block by block into the (index-free) ratings table; returns the row count.
+
+    One binary COPY per block, sent by a worker thread on the same connection (so the same
+    transaction) while this thread parses the next block. Between two COPYs the connection is
+    free, and the block's new users are created then (their pks are needed in the rows).
+    """
+    rating = Rating._meta.db_table
+    release_movies = release.movie_ids()
+    movie_pk = np.zeros(max(release_movies, default=0) + 1, dtype=np.int64)
+    for movielens_id in release_movies:
+        movie_pk[movielens_id] = movie_ids[movielens_id]
+    User = get_user_model()
+    existing = dict(
+        User.objects.filter(source=User.Source.MOVIELENS).exclude(external_id="").values_list("external_id", "pk")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [rating])
+        first_id = next_id = cursor.fetchone()[0]
+    copy_sql = f"COPY {rating} (id, user_id, movie_id, score, created_at, updated_at) FROM STDIN (FORMAT binary)"
+    raw_connection = connection.connection
+
+    def copy_rows(rows: np.ndarray) -> None:
+        with raw_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.write(_COPY_HEADER)
+            copy.write(memoryview(rows).cast("B"))
+            copy.write(_COPY_TRAILER)
+
+    counts = np.zeros(len(movie_pk), dtype=np.int64)  # per MovieLens id, for the movie stats
+    sums = np.zeros(len(movie_pk), dtype=np.float64)
+    sending = None
+    with _bar(progress, "Writing ratings (checked and COPYed block by block)") as bar, \
+            ThreadPoolExecutor(max_workers=1) as sender, connection.wrap_database_errors:
+        try:
+            for block in release.iter_rating_blocks():
+                n = len(block.users)
+                counts += np.bincount(block.movies, minlength=len(counts))
+                sums += np.bincount(block.movies, weights=block.scores, minlength=len(sums))
+                stamps = (block.timestamps - _POSTGRES_EPOCH) * 1_000_000
+                columns = {"id": np.arange(next_id, next_id + n), "movie_id": movie_pk[block.movies],
+                           "score": block.scores, "created_at": stamps, "updated_at": stamps}
+                rows = np.empty((n, _COPY_ROW_BYTES), dtype=np.uint8)
+                rows[:] = _COPY_ROW_TEMPLATE
+                if sending is not None:
+                    sending.result()  # the previous block is in: the connection is free
+                columns["user_id"] = _user_pks(block.users, known, existing, summary)
+                for index, name in enumerate(_COPY_COLUMNS):
+                    offset = 2 + 12 * index + 4
+                    kind = ">f8" if name == "score" else ">i8"
+                    rows[:, offset : offset + 8] = columns[name].astype(kind).view(np.uint8).reshape(n, 8)
+                sending = sender.submit(copy_rows, rows)
+                next_id += n
+                bar.update(n)
+        finally:
+            if sending is not None:
+                sending.result()
+    if next_id > first_id:  # the ids used come from the sequence (the table is locked meanwhile)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [rating, next_id - 1])
+    rated = np.flatnonzero(counts)
+    _write_movie_stats(movie_pk[rated], counts[rated], sums[rated] / counts[rated])
+    return next_id - first_id
+
+
+def _write_movie_stats(movie_pks: np.ndarray, counts: np.ndarray, means: np.ndarray) -> None:
+    """Movie.rating_count/rating_mean after a first load: the figures of the rows just loaded
+    (what catalog.services.refresh_movie_stats would compute, without reading them back)."""
+    movie = Movie._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {movie} m SET rating_count = s.n, rating_mean = s.mean
+                FROM unnest(%s::bigint[], %s::integer[], %s::double precision[]) AS s (id, n, mean)
+                WHERE m.id = s.id AND (m.rating_count <> s.n OR m.rating_mean <> s.mean)""",
+            [movie_pks.tolist(), counts.tolist(), means.tolist()],
+        )
+        cursor.execute(
+            f"""UPDATE {movie} SET rating_count = 0, rating_mean = 0
+                WHERE (rating_count <> 0 OR rating_mean <> 0) AND NOT (id = ANY(%s::bigint[]))""",
+            [movie_pks.tolist()],
+        )
+
+
+def _user_pks(external_ids: np.ndarray, known: dict[str, int], existing: dict[str, int],
+              summary: ImportSummary) -> np.ndarray:
+    """User pks for a block of external ids, creating the users not in the catalogue yet.
+
+    Ratings come user by user, so this works on runs of equal ids (a few hundred per block).
+    """
+    change = np.flatnonzero(external_ids[1:] != external_ids[:-1]) + 1
+    starts = np.concatenate(([0], change))
+    run_lengths = np.diff(np.concatenate((starts, [len(external_ids)])))
+    distinct, run_index = np.unique(external_ids[starts], return_inverse=True)
+    names = [str(value) for value in distinct.tolist()]
+    new = [name for name in names if name not in known and name not in existing]
+    if new:
+        users = get_user_model().objects.bulk_create([_new_user(name, {}) for name in new], batch_size=5000)
+        existing.update((user.external_id, user.pk) for user in users)
+        summary.users_created += len(users)
+    for name in names:
+        known.setdefault(name, existing[name])
+    pks = np.array([known[name] for name in names], dtype=np.int64)
+    return np.repeat(pks[run_index], run_lengths)
 
 
 # --- phase 2: write -----------------------------------------------------------------------
@@ -300,6 +540,19 @@ def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
         )
 
 
+def _new_user(external_id: str, values: dict):
+    """An imported MovieLens account (it cannot sign in)."""
+    User = get_user_model()
+    return User(
+        username=f"ml-{external_id}",
+        source=User.Source.MOVIELENS,
+        external_id=external_id,
+        # What make_password(None) stores, minus 40 secrets.choice() calls per user.
+        password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),
+        **values,
+    )
+
+
 def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSummary) -> None:
     User = get_user_model()
     source = User.Source.MOVIELENS
@@ -315,16 +568,7 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
         )
         user = existing.get(external_id)
         if user is None:
-            to_create.append(
-                User(
-                    username=f"ml-{external_id}",
-                    source=source,
-                    external_id=external_id,
-                    # What make_password(None) stores, minus 40 secrets.choice() calls per user.
-                    password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),
-                    **values,
-                )
-            )
+            to_create.append(_new_user(external_id, values))
         elif values and any(getattr(user, k) != v for k, v in values.items()):
             for key, value in values.items():
                 setattr(user, key, value)
@@ -341,7 +585,8 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
             "WHERE source = %s AND external_id <> ''",
             [source],
         )
-    summary.users_created, summary.users_updated = len(to_create), len(to_update)
+    summary.users_created += len(to_create)
+    summary.users_updated += len(to_update)
 
 
 def _timestamp_sql(column: str) -> str:
@@ -434,13 +679,22 @@ def _without_secondary_indexes(table: str):
     everything else. The primary key stays. The table is locked for the duration: this path
     is for big (initial) loads only.
     """
+    dropped = _drop_secondary_indexes(table)
+    yield
+    _restore_secondary_indexes(table, dropped)
+
+
+def _drop_secondary_indexes(table: str, *, primary_key: bool = False) -> tuple[list, list]:
+    """Drop the table's unique and foreign-key constraints (and its primary key if asked) and its
+    other indexes; returns their definitions for _restore_secondary_indexes."""
+    kinds = ("u", "f", "p") if primary_key else ("u", "f")
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-               WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC""",
-            [table],
+               WHERE conrelid = %s::regclass AND contype = ANY(%s) ORDER BY contype DESC""",
+            [table, list(kinds)],
         )
-        constraints = cursor.fetchall()  # unique ones first: foreign keys are re-added last
+        constraints = cursor.fetchall()  # unique, then primary key, then foreign keys (re-added last)
         cursor.execute(
             """SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                WHERE i.indrelid = %s::regclass
@@ -448,17 +702,31 @@ def _without_secondary_indexes(table: str):
             [table],
         )
         indexes = cursor.fetchall()
-        for name, _ in constraints:
+        for name, _ in reversed(constraints):  # foreign keys first
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
-    yield
+    return constraints, indexes
+
+
+def _restore_secondary_indexes(table: str, dropped: tuple[list, list], timings: dict | None = None) -> None:
+    """Rebuild what _drop_secondary_indexes dropped (re-adding a constraint re-checks every row).
+
+    With `timings`, records the seconds each index or constraint took under its name.
+    """
+    constraints, indexes = dropped
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        for _, definition in indexes:
+        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        for name, definition in indexes:
+            started = time.perf_counter()
             cursor.execute(definition)
+            if timings is not None:
+                timings[name] = time.perf_counter() - started
         for name, definition in constraints:
+            started = time.perf_counter()
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            if timings is not None:
+                timings[name] = time.perf_counter() - started
 
 
 def _merge_tags(progress: bool) -> int:
