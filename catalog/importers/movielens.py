@@ -124,8 +124,9 @@ def import_movielens(path, *, progress: bool = True) -> ImportSummary:
             tag_users = _stage_tags(release, summary, progress)
         with transaction.atomic():
             _tune_session()
-            with summary.step("write movies and genres"):
+            with summary.step("write movies"):
                 movie_ids = _upsert_movies(movies, summary, progress)
+            with summary.step("link genres"):
                 _link_genres(movies, movie_ids)
             if direct:
                 rating_users = _load_ratings_directly(release, movie_ids, summary, progress)
@@ -534,10 +535,15 @@ def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
         chunk = list(stale)[start : start + 5000]
         for movie_id, genre_id in chunk:
             Link.objects.filter(movie_id=movie_id, genre_id=genre_id).delete()
+    new_links = sorted(wanted - current)
     with connection.cursor() as cursor:  # plain rows: model instances cost more than the insert itself
-        cursor.executemany(
-            f"INSERT INTO {Link._meta.db_table} (movie_id, genre_id) VALUES (%s, %s)", sorted(wanted - current)
-        )
+        if _is_postgres():  # one statement, not one per row
+            cursor.execute(
+                f"INSERT INTO {Link._meta.db_table} (movie_id, genre_id) SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+                [[movie for movie, _ in new_links], [genre for _, genre in new_links]],
+            )
+        else:
+            cursor.executemany(f"INSERT INTO {Link._meta.db_table} (movie_id, genre_id) VALUES (%s, %s)", new_links)
 
 
 def _new_user(external_id: str, values: dict):
@@ -556,8 +562,8 @@ def _new_user(external_id: str, values: dict):
 def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSummary) -> None:
     User = get_user_model()
     source = User.Source.MOVIELENS
-    existing = {u.external_id: u for u in User.objects.filter(source=source)}
     fields = ("gender", "birth_year", "occupation")
+    existing = {u.external_id: u for u in User.objects.filter(source=source).only("external_id", *fields)}
     to_create, to_update = [], []
     for external_id in sorted(set(demographics) | external_ids, key=int):
         record = demographics.get(external_id)
