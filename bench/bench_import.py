@@ -156,7 +156,8 @@ def constrained_copy_seconds(dump: Path) -> float:
     columns = "user_id, movie_id, score, created_at, updated_at"
     with psycopg.connect(PG_URL) as connection:
         with connection.cursor() as cursor, open(dump, "wb") as handle:
-            with cursor.copy(f"COPY (SELECT {columns} FROM catalog_rating ORDER BY id) TO STDOUT (FORMAT binary)") as copy:
+            export = f"COPY (SELECT {columns} FROM catalog_rating ORDER BY id) TO STDOUT (FORMAT binary)"
+            with cursor.copy(export) as copy:
                 for block in copy:
                     handle.write(block)
         foreign_keys = connection.execute(

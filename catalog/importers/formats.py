@@ -469,7 +469,7 @@ class Release:
 
     RATINGS_HEADER = b"userId,movieId,rating,timestamp"
 
-    def iter_rating_blocks(self, block_bytes: int = 8 << 20) -> Iterator[RatingBlock]:
+    def iter_rating_blocks(self, block_bytes: int | None = None) -> Iterator[RatingBlock]:
         """ratings.csv of a CSV release as blocks of arrays, parsed with numpy (tens of times faster
         than iter_ratings), for bulk loaders.
 
@@ -483,6 +483,7 @@ class Release:
         """
         if self.format != "csv-latest":
             raise UnusualLayout(f"{self.format} ratings are not a CSV file")
+        block_bytes = block_bytes or RATING_BLOCK_BYTES
         known_ids = np.fromiter(self.movie_ids(), dtype=np.int64)
         known = np.zeros(int(known_ids.max(initial=0)) + 1, dtype=bool)
         known[known_ids] = True
@@ -554,6 +555,7 @@ class Release:
 
 
 _PLAIN_BYTES = b"0123456789,.\n"
+RATING_BLOCK_BYTES = 8 << 20  # about 330,000 ratings: a few tens of MB of arrays per block
 
 
 def _parse_rating_block(data: bytes, known: np.ndarray) -> RatingBlock:

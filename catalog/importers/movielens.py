@@ -539,7 +539,8 @@ def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
     with connection.cursor() as cursor:  # plain rows: model instances cost more than the insert itself
         if _is_postgres():  # one statement, not one per row
             cursor.execute(
-                f"INSERT INTO {Link._meta.db_table} (movie_id, genre_id) SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+                f"INSERT INTO {Link._meta.db_table} (movie_id, genre_id) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
                 [[movie for movie, _ in new_links], [genre for _, genre in new_links]],
             )
         else:
