@@ -555,7 +555,7 @@ class Release:
 
 
 _PLAIN_BYTES = b"0123456789,.\n"
-RATING_BLOCK_BYTES = 8 << 20  # about 330,000 ratings: a few tens of MB of arrays per block
+RATING_BLOCK_BYTES = 4 << 20  # about 160,000 ratings: a few tens of MB of arrays per block
 
 
 def _parse_rating_block(data: bytes, known: np.ndarray) -> RatingBlock:
