@@ -461,8 +461,14 @@ def _user_pks(external_ids: np.ndarray, known: dict[str, int], existing: dict[st
     names = [str(value) for value in distinct.tolist()]
     new = [name for name in names if name not in known and name not in existing]
     if new:
-        users = get_user_model().objects.bulk_create([_new_user(name, {}) for name in new], batch_size=5000)
-        existing.update((user.external_id, user.pk) for user in users)
+        User = get_user_model()
+        users = [_new_user(name, {}) for name in new]
+        if _copy_create(User, users):
+            existing.update(
+                User.objects.filter(source=User.Source.MOVIELENS, external_id__in=new).values_list("external_id", "pk")
+            )
+        else:
+            existing.update((user.external_id, user.pk) for user in User.objects.bulk_create(users, batch_size=5000))
         summary.users_created += len(users)
     for name in names:
         known.setdefault(name, existing[name])
@@ -526,22 +532,31 @@ _PLAIN_FIELD_TYPES = {"CharField", "TextField", "PositiveIntegerField", "Positiv
 
 
 def _create_movies(movies: list[Movie]) -> None:
-    """Movie.objects.bulk_create, or on PostgreSQL a COPY of the same values (Django's per-field
-    preparation costs several times the insert itself at tens of thousands of movies)."""
-    fields = [f for f in Movie._meta.concrete_fields if not f.primary_key]
-    if not movies or not _is_postgres() or any(f.get_internal_type() not in _PLAIN_FIELD_TYPES for f in fields):
+    """Insert new movies (see _copy_create)."""
+    if not _copy_create(Movie, movies):
         Movie.objects.bulk_create(movies, batch_size=2000)
-        return
+
+
+def _copy_create(model, objects: list) -> bool:
+    """On PostgreSQL, insert new model instances with a COPY of their field values and return True
+    (their pks are not read back); False, having written nothing, elsewhere or when a field's
+    Python value would need Django's conversion. Django's bulk_create prepares every field of
+    every row in Python, which costs several times the insert itself at tens of thousands of rows.
+    """
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    if not objects or not _is_postgres() or any(f.get_internal_type() not in _PLAIN_FIELD_TYPES for f in fields):
+        return False
     now = timezone.now()
-    for movie in movies:
+    for obj in objects:
         for f in fields:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                setattr(movie, f.attname, now)
+                setattr(obj, f.attname, now)
     with connection.cursor() as cursor, connection.wrap_database_errors:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {Movie._meta.db_table} ({columns}) FROM STDIN") as copy:
-            for movie in movies:
-                copy.write_row([getattr(movie, f.attname) for f in fields])
+        with cursor.cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([getattr(obj, f.attname) for f in fields])
+    return True
 
 
 def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
@@ -591,7 +606,10 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
     User = get_user_model()
     source = User.Source.MOVIELENS
     fields = ("gender", "birth_year", "occupation")
-    existing = {u.external_id: u for u in User.objects.filter(source=source).only("external_id", *fields)}
+    if demographics:
+        existing = {u.external_id: u for u in User.objects.filter(source=source).only("external_id", *fields)}
+    else:  # nothing to compare: which ids exist is all that matters
+        existing = dict.fromkeys(User.objects.filter(source=source).values_list("external_id", flat=True), True)
     to_create, to_update = [], []
     for external_id in sorted(set(demographics) | external_ids, key=int):
         record = demographics.get(external_id)
@@ -607,7 +625,8 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
             for key, value in values.items():
                 setattr(user, key, value)
             to_update.append(user)
-    User.objects.bulk_create(to_create, batch_size=5000)
+    if not _copy_create(User, to_create):
+        User.objects.bulk_create(to_create, batch_size=5000)
     User.objects.bulk_update(to_update, fields, batch_size=2000)
     # The ratings merge joins on this indexed map (the external-id index is partial, and
     # SQLite's planner cannot use it for a join).
