@@ -104,7 +104,9 @@ def _bar(progress: bool, desc: str, total=None):
 def import_movielens(path, *, progress: bool = True) -> ImportSummary:
     """Import the MovieLens release at `path` (folder or .zip); see the module docstring.
 
-    Raises catalog.importers.formats.ReleaseError, before any write, on malformed input.
+    Raises catalog.importers.formats.ReleaseError on malformed input, with nothing written: before
+    any write, or (a first load on PostgreSQL, which checks ratings.csv as it COPYs it) after
+    rolling the one import transaction back.
     """
     started = time.perf_counter()
     release = open_release(path)
@@ -399,29 +401,39 @@ def _copy_rating_blocks(release: Release, movie_ids: dict[int, int], known: dict
     sending = None
     with _bar(progress, "Writing ratings (checked and COPYed block by block)") as bar, \
             ThreadPoolExecutor(max_workers=1) as sender, connection.wrap_database_errors:
+        blocks = release.iter_rating_blocks()
         try:
-            for block in release.iter_rating_blocks():
+            while True:
+                with summary.step("ratings: parse and check (numpy)"):
+                    block = next(blocks, None)
+                if block is None:
+                    break
                 n = len(block.users)
-                counts += np.bincount(block.movies, minlength=len(counts))
-                sums += np.bincount(block.movies, weights=block.scores, minlength=len(sums))
-                stamps = (block.timestamps - _POSTGRES_EPOCH) * 1_000_000
-                columns = {"id": np.arange(next_id, next_id + n), "movie_id": movie_pk[block.movies],
-                           "score": block.scores, "created_at": stamps, "updated_at": stamps}
-                rows = np.empty((n, _COPY_ROW_BYTES), dtype=np.uint8)
-                rows[:] = _COPY_ROW_TEMPLATE
-                if sending is not None:
-                    sending.result()  # the previous block is in: the connection is free
-                columns["user_id"] = _user_pks(block.users, known, existing, summary)
-                for index, name in enumerate(_COPY_COLUMNS):
-                    offset = 2 + 12 * index + 4
-                    kind = ">f8" if name == "score" else ">i8"
-                    rows[:, offset : offset + 8] = columns[name].astype(kind).view(np.uint8).reshape(n, 8)
+                with summary.step("ratings: build COPY rows"):
+                    counts += np.bincount(block.movies, minlength=len(counts))
+                    sums += np.bincount(block.movies, weights=block.scores, minlength=len(sums))
+                    stamps = (block.timestamps - _POSTGRES_EPOCH) * 1_000_000
+                    columns = {"id": np.arange(next_id, next_id + n), "movie_id": movie_pk[block.movies],
+                               "score": block.scores, "created_at": stamps, "updated_at": stamps}
+                    rows = np.empty((n, _COPY_ROW_BYTES), dtype=np.uint8)
+                    rows[:] = _COPY_ROW_TEMPLATE
+                with summary.step("ratings: wait for PostgreSQL"):
+                    if sending is not None:
+                        sending.result()  # the previous block is in: the connection is free
+                with summary.step("ratings: create users"):
+                    columns["user_id"] = _user_pks(block.users, known, existing, summary)
+                with summary.step("ratings: build COPY rows"):
+                    for index, name in enumerate(_COPY_COLUMNS):
+                        offset = 2 + 12 * index + 4
+                        kind = ">f8" if name == "score" else ">i8"
+                        rows[:, offset : offset + 8] = columns[name].astype(kind).view(np.uint8).reshape(n, 8)
                 sending = sender.submit(copy_rows, rows)
                 next_id += n
                 bar.update(n)
         finally:
-            if sending is not None:
-                sending.result()
+            with summary.step("ratings: wait for PostgreSQL"):
+                if sending is not None:
+                    sending.result()
     if next_id > first_id:  # the ids used come from the sequence (the table is locked meanwhile)
         with connection.cursor() as cursor:
             cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [rating, next_id - 1])
@@ -462,14 +474,14 @@ def _user_pks(external_ids: np.ndarray, known: dict[str, int], existing: dict[st
     new = [name for name in names if name not in known and name not in existing]
     if new:
         User = get_user_model()
-        users = [_new_user(name, {}) for name in new]
-        if _copy_create(User, users):
+        if _copy_create_users(new):
             existing.update(
                 User.objects.filter(source=User.Source.MOVIELENS, external_id__in=new).values_list("external_id", "pk")
             )
         else:
-            existing.update((user.external_id, user.pk) for user in User.objects.bulk_create(users, batch_size=5000))
-        summary.users_created += len(users)
+            users = User.objects.bulk_create([_new_user(name, {}) for name in new], batch_size=5000)
+            existing.update((user.external_id, user.pk) for user in users)
+        summary.users_created += len(new)
     for name in names:
         known.setdefault(name, existing[name])
     pks = np.array([known[name] for name in names], dtype=np.int64)
@@ -559,6 +571,27 @@ def _copy_create(model, objects: list) -> bool:
     return True
 
 
+def _copy_create_users(external_ids: list[str]) -> bool:
+    """_copy_create for imported users without demographics, from one template instance (the
+    users differ only in username, external id and password; a model instance each costs more)."""
+    User = get_user_model()
+    template = _new_user("0", {})
+    fields = [f for f in User._meta.concrete_fields if not f.primary_key]
+    if not _is_postgres() or any(f.get_internal_type() not in _PLAIN_FIELD_TYPES for f in fields):
+        return False
+    row = [getattr(template, f.attname) for f in fields]
+    names = [f.attname for f in fields]
+    username, external_id, password = names.index("username"), names.index("external_id"), names.index("password")
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {User._meta.db_table} ({columns}) FROM STDIN") as copy:
+            for name in external_ids:
+                row[username], row[external_id] = f"ml-{name}", name
+                row[password] = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+                copy.write_row(row)
+    return True
+
+
 def _link_genres(movies: list[MovieRecord], movie_ids: dict[int, int]) -> None:
     names = sorted({genre for movie in movies for genre in movie.genres})
     existing = {g.name for g in Genre.objects.filter(name__in=names)}
@@ -625,8 +658,9 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
             for key, value in values.items():
                 setattr(user, key, value)
             to_update.append(user)
-    if not _copy_create(User, to_create):
-        User.objects.bulk_create(to_create, batch_size=5000)
+    if demographics or not _copy_create_users([user.external_id for user in to_create]):
+        if not _copy_create(User, to_create):
+            User.objects.bulk_create(to_create, batch_size=5000)
     User.objects.bulk_update(to_update, fields, batch_size=2000)
     # The ratings merge joins on this indexed map (the external-id index is partial, and
     # SQLite's planner cannot use it for a join).
