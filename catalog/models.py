@@ -128,8 +128,10 @@ class CastMember(models.Model):
 class Rating(models.Model):
     """One user's stars for one movie: 0.5 to 5.0 in half steps, enforced by the database."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
-    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="ratings")
+    # No single-column indexes: the unique (user, movie) and the (movie, score) indexes below
+    # already lead with each key, and every index costs time on a big import.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings", db_index=False)
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="ratings", db_index=False)
     score = models.FloatField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
