@@ -15,8 +15,8 @@ from recommendations import engine
 
 DEFAULT_HYPERPARAMETERS = {
     "components": 64,
-    "epochs": 20,
-    "learning_rate": 0.05,
+    "epochs": 30,
+    "learning_rate": 0.03,
     "item_alpha": 1e-6,
     "user_alpha": 1e-6,
     "max_sampled": 50,
@@ -24,7 +24,9 @@ DEFAULT_HYPERPARAMETERS = {
     "ease_min_count": 2,
     "ease_max_items": 3000,
     "blend_lightfm": 0.35,
-    "cold_content_weight": 0.3,
+    "cold_metadata_weight": 0.5,
+    "metadata_alpha": 1.0,
+    "metadata_shrink": 5.0,
     "identity_weight": 1.0,
     "stars_factors": 16,
     "stars_reg": 8.0,
@@ -101,6 +103,7 @@ class Recommender:
     stars: engine.StarsModel
     # content
     tfidf: sp.csr_matrix
+    metadata: engine.MetadataTaste | None = None
     metrics: dict = field(default_factory=dict)
     version_id: int | None = None
 
@@ -153,62 +156,69 @@ class Recommender:
         return self.fold.item_vectors @ vector + self.item_bias
 
     def ease_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """EASE over the films the user rated, gently weighted by stars (engine.ease_weights)."""
         result = np.zeros(self.n_items, np.float32)
         if len(items) == 0 or len(self.ease_items) == 0:
             return result
         pos = self.ease_position[items]
         keep = pos >= 0
-        if not keep.any():
-            return result
-        mean = float(scores.mean())
-        weights = engine.interaction_weights(scores[keep], mean)
-        result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
+        if keep.any():
+            weights = engine.ease_weights(scores[keep], float(scores.mean()))
+            result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
         return result
 
-    def content_scores(self, items: np.ndarray, scores: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
-        """Cosine-like match of each film's TF-IDF to the user's weighted profile of rated films.
+    def metadata_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Stars above the user's average that metadata predicts (see engine.MetadataTaste)."""
+        if self.metadata is None or len(items) == 0:
+            return np.zeros(self.n_items, np.float32)
+        return self.metadata.scores(items, scores - float(scores.mean()))
 
-        With ``only`` (item indices), just those films are scored (the others stay 0).
-        """
-        result = np.zeros(self.n_items, np.float32)
+    def content_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Cosine-like match of each film's TF-IDF to the user's weighted profile of rated films."""
         if len(items) == 0:
-            return result
+            return np.zeros(self.n_items, np.float32)
         mean = float(scores.mean())
         weights = engine.interaction_weights(scores, mean) * np.where(engine.is_positive(scores, mean), 1.0, -0.5)
         profile = self.tfidf[items].T @ weights.astype(np.float32)
-        if only is None:
-            return np.asarray(self.tfidf @ profile).ravel()
-        result[only] = np.asarray(self.tfidf[only] @ profile).ravel()
-        return result
+        return np.asarray(self.tfidf @ profile).ravel()
 
     def blended_scores(self, vector, items, scores) -> np.ndarray:
         """Served score per catalogue item (higher is better).
 
         Warm films: per-user z-scores of LightFM and EASE, mixed with weight blend_lightfm.
-        Films nobody has rated yet: LightFM (which sees their features) mixed with the
-        content match, weight cold_content_weight.
+        Films nobody has rated yet, about which EASE knows nothing: LightFM (which sees their
+        features) mixed with the metadata taste model, weight cold_metadata_weight.
         """
         lfm = engine.standardise(self.lightfm_scores(vector))
         cold = self.popularity == 0
-        if cold.any() and len(items) and self.hyperparameters.get("cold_content_weight", 0) > 0:
-            w = self.hyperparameters["cold_content_weight"]
-            content = engine.standardise(self.content_scores(items, scores, only=np.flatnonzero(cold)), cold)
-            lfm = np.where(cold, (1 - w) * lfm + w * content, lfm)
+        w = self.hyperparameters.get("cold_metadata_weight", 0)
+        if cold.any() and len(items) and w > 0 and self.metadata is not None:
+            # Standardised over the whole catalogue, so a lone new film is placed against the
+            # warm ones by how well its metadata fits this user.
+            taste = engine.standardise(self.metadata_scores(items, scores))
+            lfm = np.where(cold, (1 - w) * lfm + w * taste, lfm)
         if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
             return lfm
         in_ease = self.ease_position >= 0
-        # Films outside EASE's vocabulary (cold or rare) have no co-occurrence evidence: their
-        # raw EASE score is 0, standardised like the others, so they compete on LightFM alone.
-        ease = engine.standardise(self.ease_scores(items, scores), in_ease)
+        # Rare films outside EASE's vocabulary get their raw EASE score of 0, standardised like
+        # the others (on MovieLens splits they are rarely what users pick next). About films
+        # nobody has rated EASE knows nothing: its part is neutral, this user's average.
+        ease = np.where(cold, 0.0, engine.standardise(self.ease_scores(items, scores), in_ease))
         return self.blend_lightfm * lfm + (1 - self.blend_lightfm) * ease
 
     def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray) -> np.ndarray:
+        """Stars the user would give each of ``items`` (rated_* are the user's current ratings)."""
         index = self.user_index.get(user_key)
         if index is not None and len(rated_items) == 0:
             bias, factors = self.stars.user_bias[index], self.stars.user_factors[index]
         else:
             bias, factors = self.stars.fold_in(rated_items, rated_scores)
         raw = self.stars.mean + bias + self.stars.item_bias[items] + self.stars.item_factors[items] @ factors
+        cold = self.popularity[items] == 0
+        if cold.any() and len(rated_items) and self.metadata is not None:
+            # Nobody has rated these yet: the user's own average plus what the metadata predicts.
+            taste = self.metadata_scores(rated_items, rated_scores)[items]
+            raw = np.where(cold, float(rated_scores.mean()) + taste, raw)
         return np.clip(raw, 0.5, 5.0)
 
     # ----------------------------------------------------------------- item side
@@ -261,11 +271,16 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     trained = np.sum(user_vectors[coo.row] * fold.item_vectors[coo.col], axis=1)
     fold.target = float(np.mean(trained)) if len(trained) else 1.0
 
-    ease_items, ease_position, ease_weights = fit_ease_block(matrix, popularity, hp)
+    ease_matrix = engine.ease_matrix(data.users, data.items, data.scores, n_users, n_items)
+    ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, popularity, hp)
 
     stars = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), n_users, n_items,
                                    factors=hp["stars_factors"], reg=hp["stars_reg"],
-                                   iterations=0 if ranking_only else hp["stars_iterations"], seed=hp["seed"])
+                                   iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
+    metadata = engine.MetadataTaste.fit(data.item_features, stars.item_bias, popularity,
+                                        alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
+    # A film nobody has rated gets the stars its metadata predicts instead of the average.
+    stars.item_bias = np.where(cold, metadata.quality, stars.item_bias).astype(np.float32)
     tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
     people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
     return Recommender(
@@ -274,12 +289,15 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
         item_bias=item_bias.astype(np.float32), item_vectors=item_vectors.astype(np.float32),
         user_vectors=user_vectors.astype(np.float32), user_vocab=user_vocab, user_feature_vectors=user_feature_vectors,
         fold=fold, ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
-        blend_lightfm=hp["blend_lightfm"], stars=stars, tfidf=tfidf,
+        blend_lightfm=hp["blend_lightfm"], stars=stars, tfidf=tfidf, metadata=metadata,
     )
 
 
 def fit_ease_block(matrix: sp.csr_matrix, popularity: np.ndarray, hp: dict):
-    """EASE over the items with enough interactions (capped, most popular first)."""
+    """EASE over the items with enough interactions (capped, most popular first).
+
+    ``matrix`` is engine.ease_matrix (ratings gently weighted by stars).
+    """
     candidates = np.flatnonzero(popularity >= hp["ease_min_count"])
     if len(candidates) > hp["ease_max_items"]:
         candidates = candidates[np.argsort(-popularity[candidates], kind="stable")[: hp["ease_max_items"]]]

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 from django.core.files.storage import default_storage
+from django.db.models import Avg
 from django.utils import timezone
 
 from catalog.models import NotInterested, Rating
@@ -204,6 +205,18 @@ def test_predicted_stars_are_higher_for_the_users_genre(catalogue):
     unrated = lambda g: next(m for m in films[g] if not Rating.objects.filter(user=user, movie=m).exists())  # noqa: E731
     liked, other = predicted_rating(user, unrated("Comedy")), predicted_rating(user, unrated("Horror"))
     assert 0.5 <= other < liked <= 5.0
+
+
+def test_a_film_nobody_has_rated_gets_predicted_stars_from_its_metadata(catalogue):
+    films, fans = catalogue
+    newcomer_film = make_movie("Brand new horror", year=2024, genres=["Horror"], directors=["Horror Director"],
+                               actors=["Horror Star"], synopsis="A horror story nobody has rated yet.")
+    fit_and_publish()
+    horror_fan, comedy_fan = fans["Horror"][0], fans["Comedy"][0]
+    # Horror fans rate horror 4-5 stars and everything else 2; comedy fans the other way round.
+    mean = lambda user: Rating.objects.filter(user=user).aggregate(m=Avg("score"))["m"]  # noqa: E731
+    assert predicted_rating(horror_fan, newcomer_film) > mean(horror_fan) + 0.2
+    assert predicted_rating(comedy_fan, newcomer_film) < mean(comedy_fan) - 0.2
 
 
 def test_trending_counts_only_the_recent_window_of_ratings(catalogue):
