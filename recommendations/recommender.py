@@ -32,6 +32,7 @@ DEFAULT_HYPERPARAMETERS = {
     "stars_reg": 8.0,
     "stars_iterations": 8,
     "seed": 42,
+    "threads": 2,  # LightFM's; 1 makes a fit repeatable for a given seed
 }
 
 
@@ -200,10 +201,10 @@ class Recommender:
         if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
             return lfm
         in_ease = self.ease_position >= 0
-        # Rare films outside EASE's vocabulary get their raw EASE score of 0, standardised like
-        # the others (on MovieLens splits they are rarely what users pick next). About films
-        # nobody has rated EASE knows nothing: its part is neutral, this user's average.
-        ease = np.where(cold, 0.0, engine.standardise(self.ease_scores(items, scores), in_ease))
+        # Films outside EASE's vocabulary (unrated or rare) have no co-occurrence evidence: their
+        # raw EASE score of 0 is standardised like the others. On MovieLens splits such films
+        # are rarely what users pick next (treating it as neutral cost 0.01 nDCG@10 under msr).
+        ease = engine.standardise(self.ease_scores(items, scores), in_ease)
         return self.blend_lightfm * lfm + (1 - self.blend_lightfm) * ease
 
     def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray) -> np.ndarray:
@@ -255,7 +256,7 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
 
     lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"], epochs=hp["epochs"],
                              learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"], user_alpha=hp["user_alpha"],
-                             max_sampled=hp["max_sampled"], seed=hp["seed"], progress=progress)
+                             max_sampled=hp["max_sampled"], seed=hp["seed"], threads=hp["threads"], progress=progress)
     # Films nobody rated have an untrained identity embedding (noise): represent them by their
     # metadata alone.
     popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)

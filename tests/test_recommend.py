@@ -24,7 +24,7 @@ from recommendations.services import fit_model, publish_model
 from tests.factories import make_movie, make_user
 
 GENRES = ["Sci-Fi", "Romance", "Horror", "Comedy"]
-SMALL = {"components": 16, "epochs": 15, "stars_iterations": 4, "ease_lambda": 20.0, "ease_min_count": 1}
+SMALL = {"components": 16, "epochs": 15, "stars_iterations": 4, "ease_lambda": 20.0, "ease_min_count": 1, "threads": 1}
 pytestmark = pytest.mark.django_db
 
 
