@@ -544,35 +544,53 @@ _PLAIN_FIELD_TYPES = {"CharField", "TextField", "PositiveIntegerField", "Positiv
 
 
 def _create_movies(movies: list[Movie]) -> None:
-    """Insert new movies (see _copy_create)."""
-    if not _copy_create(Movie, movies):
+    """Insert new movies (see _raw_create)."""
+    if not _raw_create(Movie, movies):
         Movie.objects.bulk_create(movies, batch_size=2000)
 
 
-def _copy_create(model, objects: list) -> bool:
-    """On PostgreSQL, insert new model instances with a COPY of their field values and return True
-    (their pks are not read back); False, having written nothing, elsewhere or when a field's
-    Python value would need Django's conversion. Django's bulk_create prepares every field of
-    every row in Python, which costs several times the insert itself at tens of thousands of rows.
+def _raw_create(model, objects: list) -> bool:
+    """Insert new model instances straight from their field values and return True (their pks are
+    not read back): a COPY on PostgreSQL, one executemany on SQLite. False, having written nothing,
+    on other databases or when a field's Python value would need Django's conversion. Django's
+    bulk_create prepares every field of every row in Python, which costs several times the insert
+    itself at thousands of rows.
     """
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    if not objects or not _is_postgres() or any(f.get_internal_type() not in _PLAIN_FIELD_TYPES for f in fields):
+    if (not objects or connection.vendor not in ("postgresql", "sqlite")
+            or any(f.get_internal_type() not in _PLAIN_FIELD_TYPES for f in fields)):
         return False
     now = timezone.now()
     for obj in objects:
         for f in fields:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
                 setattr(obj, f.attname, now)
+    table = model._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor, connection.wrap_database_errors:
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy:
-            for obj in objects:
-                copy.write_row([getattr(obj, f.attname) for f in fields])
+        if _is_postgres():
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for obj in objects:
+                    copy.write_row([getattr(obj, f.attname) for f in fields])
+        else:
+            adapters = [_sqlite_adapter(f) for f in fields]
+            rows = ([adapt(getattr(obj, f.attname)) for f, adapt in zip(fields, adapters)] for obj in objects)
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})", rows)
     return True
 
 
+def _sqlite_adapter(field):
+    """How SQLite stores a plain field's Python value (dates and datetimes as Django writes them)."""
+    kind = field.get_internal_type()
+    if kind == "DateTimeField":
+        return connection.ops.adapt_datetimefield_value
+    if kind == "DateField":
+        return connection.ops.adapt_datefield_value
+    return lambda value: value
+
+
 def _copy_create_users(external_ids: list[str]) -> bool:
-    """_copy_create for imported users without demographics, from one template instance (the
+    """_raw_create for imported users without demographics, from one template instance (the
     users differ only in username, external id and password; a model instance each costs more)."""
     User = get_user_model()
     template = _new_user("0", {})
@@ -659,7 +677,7 @@ def _upsert_users(demographics: dict, external_ids: set[str], summary: ImportSum
                 setattr(user, key, value)
             to_update.append(user)
     if demographics or not _copy_create_users([user.external_id for user in to_create]):
-        if not _copy_create(User, to_create):
+        if not _raw_create(User, to_create):
             User.objects.bulk_create(to_create, batch_size=5000)
     User.objects.bulk_update(to_update, fields, batch_size=2000)
     # The ratings merge joins on this indexed map (the external-id index is partial, and
