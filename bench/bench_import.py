@@ -1,7 +1,8 @@
 """Import speed and memory, each compared with a raw bulk load of the same rows in the same run.
 
 (a) ml-latest-small end to end on SQLite (a temporary database file): `manage.py import_movielens`
-    against a plain executemany of ratings.csv into a bare table.
+    against a plain executemany of ratings.csv into a bare table, and into a table shaped like
+    catalog_rating (keys, index, check).
 (b) a generated release (10M ratings by default) on PostgreSQL (database movierec_bench, recreated):
     `manage.py import_movielens` against three references measured in the same run:
     1. a plain COPY of ratings.csv into a bare 4-column table (no keys, no indexes): the floor,
@@ -83,6 +84,7 @@ def bench_sqlite_small() -> None:
         connection.commit()
         connection.close()
         raw = time.perf_counter() - started
+        shaped = shaped_sqlite_load_seconds(Path(folder) / "shaped.sqlite3")
     print(f"[sqlite] ml-latest-small: {ratings:,} ratings (+ movies, users, tags, stats) imported in {seconds:.2f} s "
           f"= {ratings / seconds:,.0f} ratings/s, peak RSS {rss:.0f} MiB")
     inside = import_seconds(first)
@@ -90,6 +92,31 @@ def bench_sqlite_small() -> None:
     print(f"[sqlite] re-import of the same release (no changes): {again:.2f} s")
     print(f"[sqlite] raw executemany of ratings.csv into a bare table: {raw:.2f} s = {ratings / raw:,.0f} ratings/s")
     print(f"[sqlite] ratio import / raw load: {seconds / raw:.1f}x whole process, {inside / raw:.1f}x import itself")
+    print(f"[sqlite] reference 2, executemany of the same rows into a table shaped like catalog_rating (primary key, "
+          f"unique (user, movie), index (movie, score), half-star check, timestamps): {shaped:.2f} s "
+          f"= {ratings / shaped:,.0f} ratings/s")
+    print(f"[sqlite] ratio import / reference 2: {seconds / shaped:.1f}x whole process, {inside / shaped:.1f}x import itself")
+
+
+def shaped_sqlite_load_seconds(path: Path) -> float:
+    """SQLite reference 2: ratings.csv into a table with catalog_rating's keys, index and check."""
+    started = time.perf_counter()
+    connection = sqlite3.connect(path)
+    connection.execute(
+        "CREATE TABLE rating (id integer PRIMARY KEY AUTOINCREMENT, user_id integer NOT NULL, movie_id integer NOT NULL, "
+        "score real NOT NULL CHECK (score IN (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)), "
+        "created_at datetime NOT NULL, updated_at datetime NOT NULL, UNIQUE (user_id, movie_id))")
+    connection.execute("CREATE INDEX rating_movie_score ON rating (movie_id, score)")
+    with open(SMALL / "ratings.csv", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows)
+        connection.executemany(
+            "INSERT INTO rating (user_id, movie_id, score, created_at, updated_at) "
+            "VALUES (?, ?, ?, datetime(?, 'unixepoch'), datetime(?, 'unixepoch'))",
+            ((user, movie, float(score), stamp, stamp) for user, movie, score, stamp in rows))
+    connection.commit()
+    connection.close()
+    return time.perf_counter() - started
 
 
 def _admin_url(url: str) -> str:
