@@ -1,25 +1,20 @@
 """Training data from the site's database, read with values_list into numpy arrays.
 
-Item features: genres, directors, the top-billed actors (first TOP_BILLED by cast order),
-keywords and tags used on at least MIN_TAG_MOVIES films, decade, plus an identity feature
-per film (added in the fit). User features: gender, age bucket and occupation where known,
-plus genre affinity (genres picked at onboarding, and genres the user rates above their own
+Item features and content text: recommender.describe_items (genres, directors, top-billed
+actors, frequent keywords and tags, decade), plus an identity feature per film (added in the
+fit). User features: gender, age bucket and occupation where known, plus genre affinity (genres picked at onboarding, and genres the user rates above their own
 mean, computed in the fit), plus identity.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
 
 import numpy as np
 from django.contrib.auth import get_user_model
 
 from catalog.models import CastMember, Movie, NotInterested, Rating, Tag
 from recommendations.models import GenrePreference
-from recommendations.recommender import TrainingData
-
-TOP_BILLED = 4
-MIN_TAG_MOVIES = 3
+from recommendations.recommender import TOP_BILLED, TrainingData, describe_items
 
 
 def age_bucket(birth_year: int | None, today: dt.date | None = None) -> str | None:
@@ -60,28 +55,16 @@ def load_training_data() -> TrainingData:
         genres[item_pos[movie_id]].append(name)
     for movie_id, name in Movie.directors.through.objects.values_list("movie_id", "director__name"):
         directors[item_pos[movie_id]].append(name)
-    for movie_id, name in CastMember.objects.filter(order__lt=TOP_BILLED).values_list("movie_id", "actor__name"):
+    cast = CastMember.objects.filter(order__lt=TOP_BILLED).order_by("movie_id", "order")
+    for movie_id, name in cast.values_list("movie_id", "actor__name"):
         actors[item_pos[movie_id]].append(name)
     for movie_id, name in Movie.keywords.through.objects.values_list("movie_id", "keyword__name"):
         keywords[item_pos[movie_id]].append(name)
-    tags = defaultdict(set)
+    tags = [[] for _ in range(n_items)]
     for movie_id, tag in Tag.objects.values_list("movie_id", "tag"):
-        tags[item_pos[movie_id]].add(tag.strip().lower())
-    tag_films = Counter(t for ts in tags.values() for t in ts)
-    keyword_films = Counter(k for ks in keywords for k in ks)
-
-    features, texts = [], []
-    for i, (pk, title, year, synopsis) in enumerate(movies):
-        frequent_tags = sorted(t for t in tags.get(i, ()) if tag_films[t] >= MIN_TAG_MOVIES)
-        frequent_keywords = [k for k in keywords[i] if keyword_films[k] >= MIN_TAG_MOVIES]
-        names = [f"genre:{g}" for g in genres[i]] + [f"director:{d}" for d in directors[i]]
-        names += [f"actor:{a}" for a in actors[i]] + [f"keyword:{k}" for k in frequent_keywords]
-        names += [f"tag:{t}" for t in frequent_tags]
-        if year:
-            names.append(f"decade:{year // 10 * 10}")
-        features.append(names)
-        texts.append(" ".join([synopsis or "", " ".join(keywords[i]), " ".join(frequent_tags), " ".join(genres[i]),
-                               " ".join(directors[i]), " ".join(actors[i])]))
+        tags[item_pos[movie_id]].append(tag.strip().lower())
+    features, texts = describe_items(genres, directors, actors, keywords, tags, [m[2] for m in movies],
+                                     [m[3] for m in movies])
 
     ratings = Rating.objects.order_by("pk").values_list("user_id", "movie_id", "score")
     ids = np.array(list(ratings), dtype=np.float64).reshape(-1, 3)

@@ -6,6 +6,7 @@ Serving only does matrix products over the precomputed representations.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ DEFAULT_HYPERPARAMETERS = {
     "learning_rate": 0.03,
     "item_alpha": 1e-6,
     "user_alpha": 1e-6,
-    "max_sampled": 50,
+    "max_sampled": 100,
     "ease_lambda": 500.0,
     "ease_min_count": 2,
     "ease_max_items": 3000,
@@ -68,6 +69,35 @@ class TrainingData:
         return TrainingData(self.user_keys, self.item_keys, self.users[mask], self.items[mask], self.scores[mask],
                             self.timestamps[mask], self.item_titles, self.item_genres, self.item_years,
                             self.item_features, self.item_text, self.user_features, self.hidden_users, self.hidden_items)
+
+
+TOP_BILLED = 4  # actors billed lower than this are not item features
+MIN_TAG_MOVIES = 3  # a keyword or tag on fewer films is text only, not an item feature
+
+
+def describe_items(genres, directors, actors, keywords, tags, years, synopses) -> tuple[list[list[str]], list[str]]:
+    """Item feature names and content text of every film (one rule for the site and the evaluation).
+
+    Each argument is a list with one entry per film: names (directors; actors in billing order;
+    keywords; tags), the year (0 or None when unknown) and the synopsis. Features: genres,
+    directors, the TOP_BILLED first actors, keywords and tags found on at least MIN_TAG_MOVIES
+    films, decade. Text (for TF-IDF): synopsis, every keyword and tag, genres and people.
+    """
+    keyword_films = Counter(k for ks in keywords for k in set(ks))
+    tag_films = Counter(t for ts in tags for t in set(ts))
+    features, texts = [], []
+    for i, year in enumerate(years):
+        film_tags = sorted(set(tags[i]))
+        names = [f"genre:{g}" for g in genres[i]] + [f"director:{d}" for d in directors[i]]
+        names += [f"actor:{a}" for a in actors[i][:TOP_BILLED]]
+        names += [f"keyword:{k}" for k in keywords[i] if keyword_films[k] >= MIN_TAG_MOVIES]
+        names += [f"tag:{t}" for t in film_tags if tag_films[t] >= MIN_TAG_MOVIES]
+        if year:
+            names.append(f"decade:{year // 10 * 10}")
+        features.append(list(dict.fromkeys(names)))
+        texts.append(" ".join([synopses[i] or "", " ".join(keywords[i]), " ".join(film_tags), " ".join(genres[i]),
+                               " ".join(directors[i]), " ".join(actors[i][:TOP_BILLED])]))
+    return features, texts
 
 
 def genre_masks(item_genres):

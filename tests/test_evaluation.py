@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from recommendations.evaluation import MODEL_NAMES
+from recommendations.evaluation import MODEL_NAMES, load_release
+from tests.test_import_metadata import IMDB_HEADER, TMDB_HEADER, write_csv
 
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 
@@ -65,3 +66,52 @@ def test_evaluate_reports_a_malformed_release_with_file_and_line(release, tmp_pa
         f.write("7,3,eleven,1000\n")
     with pytest.raises(CommandError, match=r"ratings\.csv.*line"):
         call_command("evaluate", data=str(release), protocol="temporal", out=str(tmp_path / "o"), epochs=2)
+
+
+def write_links_and_metadata(release, tmp_path):
+    """links.csv for films 1..60, a TMDB file (synopsis, keywords) for films 1-3 and an IMDB file
+    (director, actors) for films 1-4, in the publishers' column layouts."""
+    with open(release / "links.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["movieId", "imdbId", "tmdbId"])
+        for m in range(1, 61):
+            w.writerow([m, f"{m:07d}", 1000 + m])
+    keywords = json.dumps([{"id": 1, "name": "heist"}])
+    tmdb = write_csv(tmp_path / "tmdb_5000_movies.csv", TMDB_HEADER, [
+        {"id": 1000 + m, "title": f"Film {m}", "overview": f"A safecracker plans job number {m}.", "keywords": keywords,
+         "runtime": "100", "release_date": "1999-01-01"} for m in (1, 2, 3)])
+    imdb = write_csv(tmp_path / "movie_metadata.csv", IMDB_HEADER, [
+        {"director_name": "Ann Director", "actor_1_name": "Bo Actor", "actor_2_name": "Cy Actor", "actor_3_name": "",
+         "plot_keywords": "vault", "movie_title": f"Film {m}\xa0", "movie_imdb_link": f"http://www.imdb.com/title/tt{m:07d}/"}
+        for m in (1, 2, 3, 4)])
+    return tmdb, imdb
+
+
+def test_metadata_files_give_the_evaluated_films_their_people_keywords_and_synopses(release, tmp_path):
+    tmdb, imdb = write_links_and_metadata(release, tmp_path)
+    plain = load_release(release)
+    enriched = load_release(release, [tmdb, imdb])
+    first, fifth = (int(np.flatnonzero(enriched.item_keys == m)[0]) for m in (1, 5))
+
+    assert {"director:Ann Director", "actor:Bo Actor", "actor:Cy Actor", "keyword:heist", "keyword:vault"} <= set(
+        enriched.item_features[first])
+    assert "safecracker" in enriched.item_text[first] and "safecracker" not in plain.item_text[first]
+    assert not any(f.startswith(("director:", "actor:", "keyword:")) for f in plain.item_features[first])
+    assert enriched.item_features[fifth] == plain.item_features[fifth]  # no metadata for film 5: unchanged
+
+
+def test_evaluate_records_the_metadata_it_used(release, tmp_path):
+    tmdb, imdb = write_links_and_metadata(release, tmp_path)
+    out = tmp_path / "out"
+    call_command("evaluate", data=str(release), protocol="cold-items", out=str(out), metadata=[str(tmdb), str(imdb)],
+                 epochs=2, no_cv=True, no_tune=True)
+    assert json.loads((out / "results.json").read_text())["metadata"] == [str(tmdb), str(imdb)]
+    assert "tmdb_5000_movies.csv" in (out / "report.md").read_text()
+
+
+def test_a_malformed_metadata_file_is_reported_with_file_and_line(release, tmp_path):
+    tmdb, _ = write_links_and_metadata(release, tmp_path)
+    with open(tmdb, "a", encoding="utf-8") as f:
+        f.write('x,,,1004,not json,,,,,,,,,,,,,,,\n')
+    with pytest.raises(CommandError, match=r"tmdb_5000_movies\.csv.*line 5"):
+        call_command("evaluate", data=str(release), protocol="msr", out=str(tmp_path / "o"), metadata=[str(tmdb)], epochs=2)
