@@ -2,8 +2,9 @@
 
 Item features and content text: recommender.describe_items (genres, directors, top-billed
 actors, frequent keywords and tags, decade), plus an identity feature per film (added in the
-fit). User features: gender, age bucket and occupation where known, plus genre affinity (genres picked at onboarding, and genres the user rates above their own
-mean, computed in the fit), plus identity.
+fit). User features: gender, age bucket and occupation where known, plus genre affinity
+(genres picked at onboarding, and genres the user rates above their own mean, computed in the
+fit), plus identity.
 """
 from __future__ import annotations
 
