@@ -228,8 +228,10 @@ def _read_member(filename: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo)
 
 def _text_lines(filename: str, data: bytes) -> Iterator[str]:
     """The file's lines as text (UTF-8, else Windows-1252), each at most MAX_LINE_CHARS long."""
-    if b"\x00" in data[:4096]:
-        raise HistoryFileError(f"{filename} is a binary file, not a CSV export.")
+    nul = data.find(b"\x00")
+    if nul >= 0:  # (the csv module passes NUL through, and PostgreSQL cannot store it)
+        line = data.count(b"\n", 0, nul) + 1
+        raise HistoryFileError(f"{filename} is a binary file (a NUL byte on line {line:,}), not a CSV export.")
     encoding = "utf-8-sig" if _is_utf8(data) else "cp1252"
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
     number = 0
