@@ -20,7 +20,7 @@ from catalog.history_import import (
     parse_history_file,
     title_key,
 )
-from catalog.models import Rating, WatchlistEntry
+from catalog.models import Movie, Rating, WatchlistEntry
 from catalog.services import add_to_watchlist, rate_movie
 from recommendations.models import HistoryImport
 from tests.factories import make_movie, make_rating, make_user
@@ -424,3 +424,18 @@ def test_the_export_escapes_formula_titles_and_the_importer_restores_them_exactl
     import_file(bob, "ratings.csv", exported.encode())
     assert diary(bob) == diary(alice)
     assert len(diary(bob)) == len(FORMULA_TITLES)
+
+
+def test_a_preview_of_fifteen_hundred_films_can_be_confirmed(client):
+    """One field per film reaches the server: more than Django's default limit of 1,000."""
+    user = make_user()
+    Movie.objects.bulk_create([Movie(title=f"Film {index}", year=1990) for index in range(1500)])
+    data = "Date,Name,Year,Letterboxd URI,Rating\n" + "".join(f"2023-01-01,Film {i},1990,,3\n" for i in range(1500))
+    job = create_history_import(user=user, filename="ratings.csv", data=data.encode())
+    client.force_login(user)
+
+    response = client.post(reverse("history:confirm", args=[job.pk]), {"include": [str(i) for i in range(1500)]})
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.total) == (HistoryImport.Status.QUEUED, 1500)
