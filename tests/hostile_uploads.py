@@ -37,9 +37,10 @@ def _expanded_chunks(expanded: int, fill: bytes, chunk: int = MiB):
         left -= len(piece)
 
 
-def _one_member_zip(method: int, expanded: int, member: str = "ratings.csv") -> bytes:
-    # Rows of a real ratings.csv, except for bzip2, which takes minutes to compress them (spaces: a second).
-    fill = b" " if method == zipfile.ZIP_BZIP2 else ROW
+def _one_member_zip(method: int, expanded: int, member: str = "ratings.csv", fill: bytes | None = None) -> bytes:
+    # Rows of a real ratings.csv by default, except for bzip2, which takes minutes to compress
+    # them (spaces: a second).
+    fill = fill or (b" " if method == zipfile.ZIP_BZIP2 else ROW)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=method) as archive:
         with archive.open(member, "w") as handle:  # streamed: the expansion is never held whole
@@ -64,10 +65,11 @@ def _patched(data: bytes, **fields) -> bytes:
     return bytes(data)
 
 
-def zip_bomb(method: int, expanded: int, *, declared: int | None = None) -> bytes:
-    """A one-member zip whose ratings.csv expands to `expanded` bytes; its headers declare
-    `declared` (default: the truth), which is how a bomb slips past a check of the declared size."""
-    data = _one_member_zip(method, expanded)
+def zip_bomb(method: int, expanded: int, *, declared: int | None = None, fill: bytes | None = None) -> bytes:
+    """A one-member zip whose ratings.csv expands to `expanded` bytes (of `fill` after the header);
+    its headers declare `declared` (default: the truth), which is how a bomb slips past a check
+    of the declared size."""
+    data = _one_member_zip(method, expanded, fill=fill)
     return _patched(data, size=declared) if declared is not None else data
 
 
