@@ -509,6 +509,7 @@ def history_import_preview(job: HistoryImport) -> dict:
                 "index": index,
                 "movie": movies.get(row["movie_id"]),
                 "candidates": [movies[pk] for pk in row["candidate_ids"] if pk in movies],
+                "day": date.fromisoformat(row["date"]) if row.get("date") else None,
             }
         )
     return groups
