@@ -130,8 +130,11 @@ def _before_tree(folder: Path) -> Path | None:
         return None
     tree = folder / "before"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE], capture_output=True)
+    if archive.returncode:  # not a git checkout, or the revision is unknown: measure "after" only
+        print(f"before: skipped (git archive {BEFORE}: {archive.stderr.decode().strip()[:200]})")
+        return None
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     return tree
 
 
