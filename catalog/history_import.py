@@ -153,7 +153,7 @@ def _parse_letterboxd_zip(filename: str, data: bytes) -> ParsedHistory:
     for name in ("ratings.csv", "watchlist.csv"):
         if name not in members:
             continue
-        parsed = _parse_csv(f"{filename}/{members[name].filename}", _read_member(filename, archive, members[name]))
+        parsed = _parse_csv(name, _read_member(filename, archive, members[name]))
         if parsed.source != HistoryImport.Source.LETTERBOXD:
             raise HistoryFileError(f"{filename}: {name} is not in Letterboxd's format.")
         rows += parsed.rows
