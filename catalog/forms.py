@@ -1,7 +1,8 @@
-"""Forms of the catalogue pages: search and browse filters, the rating widget."""
+"""Forms of the catalogue pages: search and browse filters, the rating widget, the history import."""
 from django import forms
 from django.core.exceptions import ValidationError
 
+from catalog.history_import import DEFAULT_IMDB_SCALE, IMDB_SCALES
 from catalog.models import HALF_STARS, Genre
 from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
 from catalog.services import validate_score
@@ -73,3 +74,55 @@ class RatingForm(forms.Form):
     @staticmethod
     def choices():
         return HALF_STARS
+
+
+class HistoryUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Export file",
+        help_text="Letterboxd: the export zip, ratings.csv or watchlist.csv. IMDb: ratings.csv.",
+    )
+
+
+class _RowIndexesField(forms.TypedMultipleChoiceField):
+    """Row indexes out of a set that may hold thousands (ChoiceField would scan its choices per value)."""
+
+    def __init__(self, *, allowed: set[str], **kwargs):
+        super().__init__(coerce=int, required=False, **kwargs)
+        self.allowed = allowed
+
+    def valid_value(self, value):
+        return str(value) in self.allowed
+
+
+class HistoryConfirmForm(forms.Form):
+    """The preview's answers: which matched rows to import (`include`), the film picked for each
+    ambiguous row (`choice_<row>`, empty for none) and the IMDb scale. Anything else is a form
+    error, never a guess: a value is only ever compared with the choices the preview offered."""
+
+    def __init__(self, data=None, *, rows: list[dict], **kwargs):
+        super().__init__(data, **kwargs)
+        self.rows = rows
+        matched = {str(index) for index, row in enumerate(rows) if row["status"] == "matched"}
+        self.fields["include"] = _RowIndexesField(allowed=matched, label="Films to import")
+        self.fields["scale"] = forms.ChoiceField(choices=list(IMDB_SCALES.items()), required=False, label="IMDb scale")
+        for index, row in enumerate(rows):
+            if row["status"] == "ambiguous":
+                self.fields[f"choice_{index}"] = forms.TypedChoiceField(
+                    choices=[("", "None of these")] + [(str(pk), str(pk)) for pk in row["candidate_ids"]],
+                    coerce=int,
+                    empty_value=None,
+                    required=False,
+                    label=f"{row['title']} ({row['file']}, line {row['line']})",
+                )
+
+    def plan(self) -> dict:
+        """Keyword arguments for history_import.confirm_history_import (only when the form is valid)."""
+        included = set(self.cleaned_data["include"])
+        matched = {index for index, row in enumerate(self.rows) if row["status"] == "matched"}
+        choices = {
+            int(name.removeprefix("choice_")): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("choice_") and value is not None
+        }
+        scale = self.cleaned_data["scale"] or DEFAULT_IMDB_SCALE
+        return {"choices": choices, "excluded": matched - included, "scale": scale}

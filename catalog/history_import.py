@@ -6,18 +6,23 @@ background job that reports its progress on the HistoryImport row.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
 import re
+import struct
 import zipfile
+import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import PurePosixPath
 
 from celery import shared_task
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,9 +34,21 @@ from recommendations.models import HistoryImport
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MiB = 1024 * 1024
+MAX_UPLOAD_BYTES = 10 * MiB
 MAX_ROWS = 20_000
 MAX_CANDIDATES = 8
+# Hostile uploads: what one zip member may expand to (counted as it is produced, not as declared),
+# how many members a zip may list (and the central-directory bytes per member), the longest line.
+MAX_MEMBER_BYTES = 10 * MiB
+MAX_ZIP_MEMBERS = 5_000
+MAX_ZIP_ENTRY_BYTES = 400
+MAX_LINE_CHARS = 64 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+# Letterboxd's export is deflated; bzip2 and LZMA decompress a whole member in one call (no cap
+# possible), and the site needs neither.
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+ZIP_METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "Deflate64", 93: "Zstandard", 99: "AES"}
 
 LETTERBOXD_RATINGS_COLUMNS = {"Date", "Name", "Year", "Letterboxd URI", "Rating"}
 LETTERBOXD_LIST_COLUMNS = {"Date", "Name", "Year", "Letterboxd URI"}
@@ -43,7 +60,7 @@ ARTICLES = frozenset(
     "the a an le la les l un une el los las il lo gli der die das den det het ein eine".split()
 )
 _TRAILING_ARTICLE = re.compile(r"^(?P<title>.+),\s*(?P<article>[^\s,]+)$")
-_IMDB_ID = re.compile(r"^tt\d{5,10}$")
+_IMDB_ID = re.compile(r"tt[0-9]{5,10}")
 _SKIPPED_IMDB_TYPES = ("series", "episode", "game", "podcast")
 
 
@@ -74,7 +91,7 @@ def imdb_scale_table(scale: str) -> list[tuple[int, float]]:
     return [(value, imdb_to_stars(value, scale)) for value in range(1, 11)]
 
 
-# --- Parsing ----------------------------------------------------------------------------------
+# --- Parsing ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -89,7 +106,7 @@ class HistoryRow:
     raw_score: float | None = None
     imdb_id: str = ""
     original_title: str = ""
-    date: str = ""
+    date: str = ""  # the diary date (YYYY-MM-DD): when it was rated or put on the watchlist
 
 
 @dataclass
@@ -103,62 +120,142 @@ def parse_history_file(filename: str, data: bytes) -> ParsedHistory:
     """Read a Letterboxd export (zip, ratings.csv, watchlist.csv) or an IMDb ratings.csv.
 
     Raises HistoryFileError naming the file, line and reason when the upload is not one of
-    those or is malformed; nothing is returned half-read.
+    those or is malformed; nothing is returned half-read. Memory stays bounded whatever the
+    upload holds: zip members are read in chunks up to a cap on the bytes they actually produce
+    (not the size their header declares), and CSV lines are read up to a cap on their length.
     """
     if not data:
         raise HistoryFileError(f"{filename} is empty.")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise HistoryFileError(f"{filename} is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        raise HistoryFileError(f"{filename} is larger than {MAX_UPLOAD_BYTES // MiB} MB.")
     if data[:4] == b"PK\x03\x04":
         return _parse_letterboxd_zip(filename, data)
-    return _parse_csv(filename, _decode(filename, data))
-
-
-def _decode(filename: str, data: bytes) -> str:
-    if b"\x00" in data[:4096]:
-        raise HistoryFileError(f"{filename} is a binary file, not a CSV export.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return _parse_csv(filename, data)
 
 
 def _parse_letterboxd_zip(filename: str, data: bytes) -> ParsedHistory:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = {}
-        for info in archive.infolist():
-            path = PurePosixPath(info.filename)
-            # Letterboxd puts removed entries under deleted/ and orphaned/: they are not the history.
-            if info.is_dir() or {"deleted", "orphaned"} & set(path.parts[:-1]):
-                continue
-            if path.name in ("ratings.csv", "watchlist.csv") and (
-                path.name not in members or len(path.parts) < len(PurePosixPath(members[path.name].filename).parts)
-            ):
-                members[path.name] = info
-        if not members:
-            raise HistoryFileError(
-                f"{filename} is a zip but not a Letterboxd export: it has no ratings.csv or watchlist.csv."
-            )
-        rows, skipped = [], []
-        for name in ("ratings.csv", "watchlist.csv"):
-            if name not in members:
-                continue
-            if members[name].file_size > MAX_UPLOAD_BYTES:
-                raise HistoryFileError(f"{filename}: {name} is too large to import.")
-            text = _decode(f"{filename}/{name}", archive.read(members[name]))
-            parsed = _parse_csv(name, text)
-            if parsed.source != HistoryImport.Source.LETTERBOXD:
-                raise HistoryFileError(f"{filename}: {name} is not in Letterboxd's format.")
-            rows += parsed.rows
-            skipped += parsed.skipped
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, EOFError) as error:
-        raise HistoryFileError(f"{filename} is not a readable zip file ({error}).") from error
+    archive = _open_zip(filename, data)
+    members = {}
+    for info in archive.infolist():
+        path = PurePosixPath(info.filename)
+        # Letterboxd puts removed entries under deleted/ and orphaned/: they are not the history.
+        if info.is_dir() or {"deleted", "orphaned"} & set(path.parts[:-1]):
+            continue
+        if path.name in ("ratings.csv", "watchlist.csv") and (
+            path.name not in members or len(path.parts) < len(PurePosixPath(members[path.name].filename).parts)
+        ):
+            members[path.name] = info
+    if not members:
+        raise HistoryFileError(
+            f"{filename} is a zip but not a Letterboxd export: it has no ratings.csv or watchlist.csv."
+        )
+    rows, skipped = [], []
+    for name in ("ratings.csv", "watchlist.csv"):
+        if name not in members:
+            continue
+        parsed = _parse_csv(name, _read_member(filename, archive, members[name]))
+        if parsed.source != HistoryImport.Source.LETTERBOXD:
+            raise HistoryFileError(f"{filename}: {name} is not in Letterboxd's format.")
+        rows += parsed.rows
+        skipped += parsed.skipped
     return ParsedHistory(HistoryImport.Source.LETTERBOXD, rows, skipped)
 
 
-def _parse_csv(filename: str, text: str) -> ParsedHistory:
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+def _open_zip(filename: str, data: bytes) -> zipfile.ZipFile:
+    """The archive, once its central directory is known to be small enough to list."""
+    # zipfile lists every member when it opens an archive: bound that list before it is built.
+    directory = _central_directory(data)
+    if directory is not None:
+        entries, size = directory
+        if entries > MAX_ZIP_MEMBERS or size > MAX_ZIP_MEMBERS * MAX_ZIP_ENTRY_BYTES:
+            raise HistoryFileError(
+                f"{filename} holds more than {MAX_ZIP_MEMBERS:,} files; a Letterboxd export holds a few dozen."
+            )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as error:
+        raise HistoryFileError(f"{filename} is not a readable zip file ({error}).") from error
+    if len(archive.infolist()) > MAX_ZIP_MEMBERS:
+        raise HistoryFileError(
+            f"{filename} holds more than {MAX_ZIP_MEMBERS:,} files; a Letterboxd export holds a few dozen."
+        )
+    return archive
+
+
+_END_OF_CENTRAL_DIRECTORY = struct.Struct("<4s4H2LH")
+
+
+def _central_directory(data: bytes) -> tuple[int, int] | None:
+    """(entries, bytes) of the zip's central directory as its end record states them; None when
+    there is no end record (zipfile then refuses the file). A ZIP64 archive counts as too big."""
+    start = data.rfind(b"PK\x05\x06", max(0, len(data) - _END_OF_CENTRAL_DIRECTORY.size - 0xFFFF))
+    if start < 0 or len(data) - start < _END_OF_CENTRAL_DIRECTORY.size:
+        return None
+    _, _, _, _, entries, size, _, _ = _END_OF_CENTRAL_DIRECTORY.unpack_from(data, start)
+    if data[max(0, start - 20) : start - 16] == b"PK\x06\x07":  # ZIP64 locator: sizes live elsewhere
+        return (MAX_ZIP_MEMBERS + 1, size)
+    return entries, size
+
+
+def _read_member(filename: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, read in chunks and refused as soon as they pass MAX_MEMBER_BYTES."""
+    where = f"{filename}: {info.filename}"
+    if info.compress_type not in ZIP_METHODS:
+        method = ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise HistoryFileError(
+            f"{where} is compressed with {method}, which this site does not read: Letterboxd's export uses "
+            "deflate. Upload the export as Letterboxd made it, or the CSV file itself."
+        )
+    if info.flag_bits & 0x1:
+        raise HistoryFileError(f"{where} is password-protected; upload the export as Letterboxd made it.")
+    too_large = HistoryFileError(
+        f"{where} expands to more than {MAX_MEMBER_BYTES // MiB} MB; a Letterboxd ratings.csv is far smaller."
+    )
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    try:
+        with archive.open(info) as member:
+            while chunk := member.read(READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > MAX_MEMBER_BYTES:
+                    raise too_large
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as error:
+        raise HistoryFileError(f"{where} is damaged and cannot be read ({error}).") from error
+    return b"".join(chunks)
+
+
+def _text_lines(filename: str, data: bytes) -> Iterator[str]:
+    """The file's lines as text (UTF-8, else Windows-1252), each at most MAX_LINE_CHARS long."""
+    nul = data.find(b"\x00")
+    if nul >= 0:  # (the csv module passes NUL through, and PostgreSQL cannot store it)
+        line = data.count(b"\n", 0, nul) + 1
+        raise HistoryFileError(f"{filename} is a binary file (a NUL byte on line {line:,}), not a CSV export.")
+    encoding = "utf-8-sig" if _is_utf8(data) else "cp1252"
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    number = 0
+    while line := stream.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            raise HistoryFileError(f"{filename}, line {number}: longer than {MAX_LINE_CHARS:,} characters.")
+        yield line
+
+
+def _is_utf8(data: bytes) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), READ_CHUNK_BYTES):
+            decoder.decode(view[start : start + READ_CHUNK_BYTES])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _parse_csv(filename: str, data: bytes) -> ParsedHistory:
+    reader = csv.DictReader(_text_lines(filename, data), strict=True)
     try:
         header = {name.strip() for name in (reader.fieldnames or []) if name}
         if IMDB_COLUMNS <= header:
@@ -195,19 +292,33 @@ def _parse_csv(filename: str, text: str) -> ParsedHistory:
     return parsed
 
 
+_YEAR = re.compile(r"[0-9]{4}")
+_IMDB_RATING = re.compile(r"10|[1-9]")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+EARLIEST_DIARY_DATE = date(1900, 1, 1)
+
+
 def _year(filename, line, value) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or not 1870 <= int(value) <= 2100:
-        raise HistoryFileError(f"{filename}, line {line}: {value!r} is not a year.")
+    if not _YEAR.fullmatch(value) or not 1870 <= int(value) <= 2100:
+        raise HistoryFileError(f"{filename}, line {line}: {_shown(value)} is not a year.")
     return int(value)
 
 
-def _date(value: str) -> str:
-    try:
-        return date.fromisoformat(value[:10]).isoformat()
-    except ValueError:
+def _date(filename, line, value) -> str:
+    """The row's diary date as YYYY-MM-DD ('' when the file gives none)."""
+    if not value:
         return ""
+    try:
+        day = date.fromisoformat(value[:10]) if _DATE.match(value) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise HistoryFileError(f"{filename}, line {line}: {_shown(value)} is not a date (YYYY-MM-DD).")
+    if not EARLIEST_DIARY_DATE <= day <= timezone.localdate() + timedelta(days=1):
+        raise HistoryFileError(f"{filename}, line {line}: the date {day.isoformat()} is not plausible for a diary.")
+    return day.isoformat()
 
 
 def _title(filename, line, value) -> str:
@@ -216,25 +327,30 @@ def _title(filename, line, value) -> str:
     return value
 
 
+def _shown(value: str) -> str:
+    """A value quoted for an error message, shortened so a hostile cell cannot flood the page."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
 def _letterboxd_rating_row(filename, line, record, parsed) -> HistoryRow | None:
     raw = record.get("Rating", "")
     if not raw:  # ratings.csv always has one; diary-like files may not
         parsed.skipped.append(f"{filename}, line {line}: {record.get('Name')} has no rating.")
         return None
     try:
-        score = float(raw)
-    except ValueError:
-        score = None
-    if score is None or score * 2 != int(score * 2) or not 0.5 <= score <= 5:
-        raise HistoryFileError(f"{filename}, line {line}: rating {raw!r} is not 0.5–5 stars in half steps.")
+        score = catalog_services.validate_score(raw)
+    except ValidationError:
+        raise HistoryFileError(
+            f"{filename}, line {line}: rating {_shown(raw)} is not 0.5–5 stars in half steps."
+        ) from None
     return HistoryRow(
         file=filename,
         line=line,
         kind="rating",
-        title=_title(filename, line, record.get("Name")),
+        title=_title(filename, line, unescape_cell(record.get("Name", ""))),
         year=_year(filename, line, record.get("Year")),
         raw_score=score,
-        date=_date(record.get("Date", "")),
+        date=_date(filename, line, record.get("Date", "")),
     )
 
 
@@ -243,9 +359,9 @@ def _letterboxd_watchlist_row(filename, line, record, parsed) -> HistoryRow:
         file=filename,
         line=line,
         kind="watchlist",
-        title=_title(filename, line, record.get("Name")),
+        title=_title(filename, line, unescape_cell(record.get("Name", ""))),
         year=_year(filename, line, record.get("Year")),
-        date=_date(record.get("Date", "")),
+        date=_date(filename, line, record.get("Date", "")),
     )
 
 
@@ -256,11 +372,11 @@ def _imdb_row(filename, line, record, parsed) -> HistoryRow | None:
         parsed.skipped.append(f"{filename}, line {line}: {title} is a {record['Title Type']}, not a film.")
         return None
     const = record.get("Const", "")
-    if not _IMDB_ID.match(const):
-        raise HistoryFileError(f"{filename}, line {line}: {const!r} is not an IMDb id (tt…).")
+    if not _IMDB_ID.fullmatch(const):
+        raise HistoryFileError(f"{filename}, line {line}: {_shown(const)} is not an IMDb id (tt…).")
     raw = record.get("Your Rating", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= 10:
-        raise HistoryFileError(f"{filename}, line {line}: rating {raw!r} is not a whole number from 1 to 10.")
+    if not _IMDB_RATING.fullmatch(raw):
+        raise HistoryFileError(f"{filename}, line {line}: rating {_shown(raw)} is not a whole number from 1 to 10.")
     original = record.get("Original Title", "")
     return HistoryRow(
         file=filename,
@@ -271,8 +387,29 @@ def _imdb_row(filename, line, record, parsed) -> HistoryRow | None:
         year=_year(filename, line, record.get("Year")),
         raw_score=int(raw),
         imdb_id=const,
-        date=_date(record.get("Date Rated", "")),
+        date=_date(filename, line, record.get("Date Rated", "")),
     )
+
+
+# --- Spreadsheet-safe cells -------------------------------------------------------------------
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: str) -> str:
+    """Make a text cell inert in spreadsheets: a leading apostrophe before a formula character
+    (and before an apostrophe that precedes one, so unescape_cell restores any title exactly)."""
+    if value.startswith(FORMULA_STARTS) or (value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS)):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: str) -> str:
+    """Undo escape_cell. Titles that merely start with an apostrophe ('71, 'Round Midnight) stay."""
+    if value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 # --- Matching ---------------------------------------------------------------------------------
@@ -372,12 +509,17 @@ def history_import_preview(job: HistoryImport) -> dict:
                 "index": index,
                 "movie": movies.get(row["movie_id"]),
                 "candidates": [movies[pk] for pk in row["candidate_ids"] if pk in movies],
+                "day": date.fromisoformat(row["date"]) if row.get("date") else None,
             }
         )
     return groups
 
 
 # --- Confirm and apply -----------------------------------------------------------------------
+
+
+class AlreadyConfirmed(Exception):
+    """The import was confirmed already (by an earlier or a concurrent request): nothing was changed."""
 
 
 def confirm_history_import(
@@ -388,9 +530,12 @@ def confirm_history_import(
     choices maps an ambiguous row's index to the picked candidate (None: leave it out);
     excluded holds indexes of matched rows the user unticked. Each film is applied once: a
     rating wins over a watchlist entry, and a later row over an earlier one.
+
+    Queues the import once however many requests confirm it at the same moment: the first one
+    moves it out of PREVIEW, the others raise AlreadyConfirmed and change nothing.
     """
     if job.status != HistoryImport.Status.PREVIEW:
-        raise ValueError("This import has already been confirmed.")
+        raise AlreadyConfirmed("This import has already been confirmed.")
     if job.source == HistoryImport.Source.IMDB and scale not in IMDB_SCALES:
         raise ValueError(f"Unknown IMDb scale {scale!r}.")
     plan: dict[int, int] = {}  # movie id → index of the row that decides it
@@ -416,9 +561,12 @@ def confirm_history_import(
             rows[earlier]["apply_movie_id"] = None
         plan[movie_id] = index
         row["apply_movie_id"] = movie_id
-    job.total = len(plan)
-    job.status = HistoryImport.Status.QUEUED
-    job.save(update_fields=["rows", "total", "status"])
+    queued = HistoryImport.objects.filter(pk=job.pk, status=HistoryImport.Status.PREVIEW).update(
+        rows=rows, total=len(plan), status=HistoryImport.Status.QUEUED
+    )
+    if not queued:
+        raise AlreadyConfirmed("This import has already been confirmed.")
+    job.total, job.status = len(plan), HistoryImport.Status.QUEUED
     return job
 
 
@@ -457,34 +605,53 @@ def _report_progress(job_id: int, **figures) -> None:
         logger.warning("Could not record progress of history import %s", job_id, exc_info=True)
 
 
+def diary_datetime(day: str):
+    """The moment a row's diary date stands for: noon of that day in the site's time zone (so it
+    reads as the same day wherever it is shown), or now for a row without a date."""
+    if not day:
+        return timezone.now()
+    return timezone.make_aware(datetime.combine(date.fromisoformat(day), time(12)))
+
+
 def apply_history_import(job_id: int) -> HistoryImport:
     """Rate / add to watchlist every planned row of a confirmed import, all or nothing.
 
-    Uses catalog.services (never duplicates: ratings are one per film, watchlist entries too);
-    a film already rated is not put on the watchlist. On an error nothing of the import is kept
-    and the job is marked FAILED with the reason.
+    Uses catalog.services (never duplicates: ratings are one per film, watchlist entries too).
+    Each rating keeps its diary date; a film the user already rated keeps that rating when it is
+    newer than the file's, and is not put on the watchlist; a film rated here leaves the watchlist
+    (as a rating on the site does). On an error nothing of the import is kept and the job is
+    marked FAILED with the reason. Runs once per import even if started twice.
     """
     job = HistoryImport.objects.select_related("user").get(pk=job_id)
-    if job.status != HistoryImport.Status.QUEUED:
+    started = HistoryImport.objects.filter(pk=job.pk, status=HistoryImport.Status.QUEUED).update(
+        status=HistoryImport.Status.RUNNING
+    )
+    if not started:  # not confirmed, or another worker has it
         return job
-    HistoryImport.objects.filter(pk=job.pk).update(status=HistoryImport.Status.RUNNING)
     planned = [row for row in job.rows if row.get("apply_movie_id")]
     movies = Movie.objects.in_bulk({row["apply_movie_id"] for row in planned})
-    rated = dict(Rating.objects.filter(user=job.user, movie_id__in=movies).values_list("movie_id", "score"))
+    rated = {
+        movie_id: (score, updated_at)
+        for movie_id, score, updated_at in Rating.objects.filter(user=job.user, movie_id__in=movies).values_list(
+            "movie_id", "score", "updated_at"
+        )
+    }
     listed = set(WatchlistEntry.objects.filter(user=job.user, movie_id__in=movies).values_list("movie_id", flat=True))
     saved = {"ratings_saved": 0, "watchlist_saved": 0}
     try:
         with transaction.atomic():
             for done, row in enumerate(planned, start=1):
                 movie = movies.get(row["apply_movie_id"])
+                when = diary_datetime(row.get("date", ""))
                 if movie is None:  # deleted from the catalogue since the preview
                     pass
                 elif row["kind"] == "rating":
-                    if rated.get(movie.pk) != row["score"]:
-                        catalog_services.rate_movie(user=job.user, movie=movie, score=row["score"])
+                    current = rated.get(movie.pk)
+                    if current is None or (current[0] != row["score"] and when >= current[1]):
+                        catalog_services.rate_movie(user=job.user, movie=movie, score=row["score"], rated_at=when)
                         saved["ratings_saved"] += 1
                 elif movie.pk not in rated and movie.pk not in listed:
-                    catalog_services.add_to_watchlist(user=job.user, movie=movie)
+                    catalog_services.add_to_watchlist(user=job.user, movie=movie, added_at=when)
                     saved["watchlist_saved"] += 1
                 if done % PROGRESS_EVERY == 0:
                     _report_progress(job.pk, done=done, **saved)
@@ -538,13 +705,15 @@ def history_import_progress(job: HistoryImport) -> dict:
 def export_letterboxd_csv(user) -> str:
     """The user's ratings as Letterboxd's ratings.csv (Date, Name, Year, Letterboxd URI, Rating).
 
-    The URI column is empty: Letterboxd's importer matches on name and year.
+    Date is the day of the rating (its diary date for an imported one). The URI column is empty:
+    Letterboxd's importer matches on name and year. Titles are escaped (escape_cell) so that a
+    spreadsheet opening the file runs no formula; this site's importer restores them exactly.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(LETTERBOXD_EXPORT_HEADER)
     ratings = Rating.objects.filter(user=user).select_related("movie").order_by("updated_at", "pk")
     for rating in ratings.iterator(chunk_size=2000):
-        stars = f"{rating.score:g}"
-        writer.writerow([rating.updated_at.date().isoformat(), rating.movie.title, rating.movie.year or "", "", stars])
+        day = timezone.localtime(rating.updated_at).date().isoformat()
+        writer.writerow([day, escape_cell(rating.movie.title), rating.movie.year or "", "", f"{rating.score:g}"])
     return out.getvalue()

@@ -1,5 +1,4 @@
 """Pages of "Bring your history": upload, preview, confirm, progress, and the Letterboxd export."""
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,14 +6,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import history_import
+from catalog.forms import HistoryConfirmForm, HistoryUploadForm
 from recommendations.models import HistoryImport
-
-
-class HistoryUploadForm(forms.Form):
-    file = forms.FileField(
-        label="Export file",
-        help_text="Letterboxd: the export zip, ratings.csv or watchlist.csv. IMDb: ratings.csv.",
-    )
 
 
 @login_required
@@ -24,7 +17,7 @@ def upload(request):
     if request.method == "POST" and form.is_valid():
         upload_file = form.cleaned_data["file"]
         if upload_file.size > history_import.MAX_UPLOAD_BYTES:
-            form.add_error("file", f"{upload_file.name} is larger than 10 MB.")
+            form.add_error("file", f"{upload_file.name} is larger than {history_import.MAX_UPLOAD_BYTES // history_import.MiB} MB.")
         else:
             try:
                 job = history_import.create_history_import(
@@ -39,6 +32,20 @@ def upload(request):
     return render(request, "experience/history_upload.html", {"form": form, "recent": recent}, status=status)
 
 
+def _preview_page(request, job, *, scale, form=None, status=200):
+    context = {
+        "job": job,
+        "form": form,
+        "groups": history_import.history_import_preview(job),
+        "is_imdb": job.source == HistoryImport.Source.IMDB,
+        "scales": [
+            (key, label, history_import.imdb_scale_table(key)) for key, label in history_import.IMDB_SCALES.items()
+        ],
+        "scale": scale,
+    }
+    return render(request, "experience/history_preview.html", context, status=status)
+
+
 @login_required
 @require_GET
 def preview(request, pk):
@@ -48,33 +55,23 @@ def preview(request, pk):
     scale = request.GET.get("scale", history_import.DEFAULT_IMDB_SCALE)
     if scale not in history_import.IMDB_SCALES:
         scale = history_import.DEFAULT_IMDB_SCALE
-    context = {
-        "job": job,
-        "groups": history_import.history_import_preview(job),
-        "is_imdb": job.source == HistoryImport.Source.IMDB,
-        "scales": [
-            (key, label, history_import.imdb_scale_table(key)) for key, label in history_import.IMDB_SCALES.items()
-        ],
-        "scale": scale,
-    }
-    return render(request, "experience/history_preview.html", context)
+    return _preview_page(request, job, scale=scale)
 
 
 @login_required
 @require_POST
 def confirm(request, pk):
-    job = get_object_or_404(HistoryImport, pk=pk, user=request.user, status=HistoryImport.Status.PREVIEW)
-    included = {int(value) for value in request.POST.getlist("include") if value.isdigit()}
-    excluded = {index for index, row in enumerate(job.rows) if row["status"] == "matched"} - included
-    choices = {}
-    for index, row in enumerate(job.rows):
-        picked = request.POST.get(f"choice_{index}", "")
-        if row["status"] == "ambiguous" and picked.isdigit():
-            choices[index] = int(picked)
-    scale = request.POST.get("scale", history_import.DEFAULT_IMDB_SCALE)
-    if scale not in history_import.IMDB_SCALES:
-        return HttpResponse("Unknown IMDb scale.", status=400)
-    history_import.confirm_history_import(job, choices=choices, excluded=excluded, scale=scale)
+    job = get_object_or_404(HistoryImport, pk=pk, user=request.user)
+    if job.status != HistoryImport.Status.PREVIEW:  # a second click, or another tab: show the import
+        return redirect("history:status", job.pk)
+    form = HistoryConfirmForm(request.POST, rows=job.rows)
+    if not form.is_valid():
+        scale = form.cleaned_data.get("scale") or history_import.DEFAULT_IMDB_SCALE
+        return _preview_page(request, job, scale=scale, form=form, status=400)
+    try:
+        history_import.confirm_history_import(job, **form.plan())
+    except history_import.AlreadyConfirmed:  # a concurrent request confirmed it first
+        return redirect("history:status", job.pk)
     history_import.start_history_import(job)
     return redirect("history:status", job.pk)
 

@@ -29,20 +29,23 @@ def _notify_feedback_changed(user_id: int) -> None:
 
 
 @transaction.atomic
-def rate_movie(*, user, movie, score) -> Rating:
+def rate_movie(*, user, movie, score, rated_at=None) -> Rating:
     """Create or change the user's rating of movie; keeps the movie's statistics current.
 
+    rated_at (default now) is when the rating was given: an imported diary keeps its dates.
+    A rated film leaves the user's watchlist (it has been seen).
     Raises ValidationError (nothing stored) when score is not a half-star value in 0.5..5.0.
     """
     value = validate_score(score)
-    now = timezone.now()
+    when = rated_at or timezone.now()
     rating, created = Rating.objects.get_or_create(
-        user=user, movie=movie, defaults={"score": value, "created_at": now, "updated_at": now}
+        user=user, movie=movie, defaults={"score": value, "created_at": when, "updated_at": when}
     )
     if not created and rating.score != value:
         rating.score = value
-        rating.updated_at = now
+        rating.updated_at = when
         rating.save(update_fields=["score", "updated_at"])
+    WatchlistEntry.objects.filter(user=user, movie=movie).delete()
     refresh_movie_stats([movie.pk])
     _notify_feedback_changed(user.pk)
     return rating
@@ -58,9 +61,15 @@ def remove_rating(*, user, movie) -> bool:
     return bool(deleted)
 
 
-def add_to_watchlist(*, user, movie) -> WatchlistEntry:
-    """Put movie on the user's watchlist (no-op if it is already there)."""
-    entry, _ = WatchlistEntry.objects.get_or_create(user=user, movie=movie)
+def add_to_watchlist(*, user, movie, added_at=None) -> WatchlistEntry:
+    """Put movie on the user's watchlist (no-op if it is already there).
+
+    added_at (default now) dates a new entry: an imported watchlist keeps its order.
+    """
+    entry, created = WatchlistEntry.objects.get_or_create(user=user, movie=movie)
+    if created and added_at is not None:  # added_at is auto_now_add: it can only be changed after
+        WatchlistEntry.objects.filter(pk=entry.pk).update(added_at=added_at)
+        entry.added_at = added_at
     return entry
 
 

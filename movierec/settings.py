@@ -244,6 +244,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- History import (catalog.history_import) ----------------------------------------------------
+# Its preview posts one field per film it lists (up to MAX_ROWS = 20,000); Django's default of
+# 1,000 fields answered 400 to anyone importing more than about a thousand films. The request
+# body stays capped by DATA_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_100
+
 # --- MovieLens downloads (manage.py fetch_movielens) -----------------------------------------
 MOVIELENS_BASE_URL = os.environ.get("MOVIELENS_BASE_URL", "https://files.grouplens.org/datasets/movielens")
 MOVIELENS_CACHE_DIR = Path(os.environ.get("MOVIELENS_CACHE_DIR", BASE_DIR / ".cache" / "movielens"))

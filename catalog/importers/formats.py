@@ -4,10 +4,15 @@ open_release(path) takes a folder or the publisher's .zip and returns a Release 
 iterators yield plain records. Nothing here touches the database: the importer, the
 evaluation code and the benchmarks all read releases through this module.
 
-Every malformed input raises ReleaseError naming the file, the line and the reason.
+Every malformed input raises ReleaseError naming the file, the line and the reason, without
+echoing more than a short excerpt of it. Lines are read up to MAX_LINE_BYTES (a longer one is an
+error, never a 200 MB string in memory); numbers are checked against the ranges the database
+and Python's datetime hold; in a folder, a file that is a link leading out of the folder is
+refused unread.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import zipfile
@@ -43,6 +48,16 @@ _ARTICLES = (
 _TRAILING_ARTICLE = re.compile(rf"^(?P<rest>.+), (?P<article>{_ARTICLES})$")
 _YEAR_SUFFIX = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-–]\s*(?:\d{4})?)?\)\s*$")
 _TRAILING_PARENS = re.compile(r"^(?P<rest>.+?)\s*\((?P<inner>[^()]+)\)\s*$")
+
+# Bounds on what a release may hold (every published release is far inside them).
+MAX_LINE_BYTES = 64 * 1024
+MAX_ID = 2**31 - 1  # movie, IMDb and TMDB ids: the catalogue's integer columns
+MAX_USER_ID = 2**63 - 1  # user ids: 64-bit
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31 23:59:59 UTC, the last moment a datetime holds
+MAX_TITLE_LENGTH = 300  # catalog.Movie.title
+MAX_GENRE_LENGTH = 64  # catalog.Genre.name
+# The block reader indexes arrays by movie id; past this, ratings go through the exact reader.
+MAX_DENSE_MOVIE_ID = 4_000_000
 
 
 class ReleaseError(ValueError):
@@ -183,13 +198,17 @@ class _Files:
     def open(self, name: str):
         if self._zip is not None:
             return self._zip.open(self._names[name])
-        return open(self._names[name], "rb")
+        target = Path(self._names[name]).resolve()
+        if not target.is_relative_to(self.path.resolve()):
+            # Never read it: an error quoting its first line would show a file the release does not own.
+            raise ReleaseError(name, None, "is a link to a file outside the release folder; refusing to read it")
+        return open(target, "rb")
 
 
 def _lines(files: _Files, name: str, encoding: str, skip_header: bool = False) -> Iterator[tuple[int, str]]:
     """(line number, text without newline) for each non-empty line, decoding strictly."""
     with files.open(name) as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in _numbered_lines(handle, name):
             try:
                 text = raw.decode(encoding)
             except UnicodeDecodeError as exc:
@@ -207,15 +226,32 @@ def _lines(files: _Files, name: str, encoding: str, skip_header: bool = False) -
                 yield number, text
 
 
+def _numbered_lines(handle, name: str):
+    """(line number, raw line) of a binary file, refusing any line longer than MAX_LINE_BYTES."""
+    readline, number = handle.readline, 0
+    while raw := readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise ReleaseError(name, number, f"line longer than {MAX_LINE_BYTES:,} bytes")
+        yield number, raw
+
+
 def _detect_encoding(files: _Files, name: str) -> str:
     """UTF-8 if the whole file is valid UTF-8, else Latin-1 (what ml-100k/ml-1m/ml-10m use)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with files.open(name) as handle:
-        data = handle.read()
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "latin-1"
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "latin-1"
+    return "utf-8"
+
+
+def _shown(value: str) -> str:
+    """A value quoted for an error message, cut short: a hostile field may be 64 KB long."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 _OTHER_DELIMITERS = (",", ";", "\t", "|", "::")
@@ -241,7 +277,7 @@ def _check_header(name: str, number: int, text: str, header: list[str]) -> None:
             for other in _OTHER_DELIMITERS:
                 if other != "," and other in text:
                     raise ReleaseError(name, number, f"wrong delimiter: expected ',' between fields, found {other!r}")
-        raise ReleaseError(name, number, f"unexpected header {','.join(found)!r}: expected {','.join(header)!r}")
+        raise ReleaseError(name, number, f"unexpected header {_shown(','.join(found))}: expected {','.join(header)!r}")
 
 
 def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -264,20 +300,23 @@ def _csv_rows(files: _Files, name: str, header: list[str]) -> Iterator[tuple[int
         yield number, row
 
 
-def _int(name: str, number: int, value: str, what: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ReleaseError(name, number, f"{what} is not a whole number: {value!r}") from None
+def _int(name: str, number: int, value: str, what: str, maximum: int = MAX_ID) -> int:
+    """value as a whole number from 0 to maximum (ASCII digits only), else ReleaseError."""
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise ReleaseError(name, number, f"{what} is not a whole number: {_shown(value)}")
+    if len(digits) > 20 or int(digits) > maximum:
+        raise ReleaseError(name, number, f"{what} {_shown(digits)} is out of range (0 to {maximum:,})")
+    return int(digits)
 
 
 def _score(name: str, number: int, value: str) -> float:
     try:
         score = float(value)
     except ValueError:
-        raise ReleaseError(name, number, f"rating is not a number: {value!r}") from None
+        raise ReleaseError(name, number, f"rating is not a number: {_shown(value)}") from None
     if score not in VALID_SCORES:
-        raise ReleaseError(name, number, f"rating {value} outside the scale (0.5 to 5.0 in half stars)")
+        raise ReleaseError(name, number, f"rating {_shown(value)} outside the scale (0.5 to 5.0 in half stars)")
     return score
 
 
@@ -343,9 +382,13 @@ class Release:
             raise ReleaseError(name, number, f"movie id {movie_id} appears twice")
         seen.add(movie_id)
 
-    def _movie(self, movie_id, raw_title, genres, **ids) -> MovieRecord:
+    def _movie(self, name, number, movie_id, raw_title, genres, **ids) -> MovieRecord:
         title, year, alternatives = parse_title(raw_title)
+        if len(title) > MAX_TITLE_LENGTH:
+            raise ReleaseError(name, number, f"title longer than {MAX_TITLE_LENGTH} characters: {_shown(title)}")
         genres = tuple(dict.fromkeys(GENRE_ALIASES.get(g, g) for g in genres if g not in NO_GENRES))
+        if any(len(genre) > MAX_GENRE_LENGTH for genre in genres):
+            raise ReleaseError(name, number, f"a genre name longer than {MAX_GENRE_LENGTH} characters")
         return MovieRecord(movie_id, title, year, alternatives, genres, **ids)
 
     def _csv_movies(self) -> Iterator[MovieRecord]:
@@ -356,7 +399,7 @@ class Release:
             movie_id = _int(name, number, movie_id, "movieId")
             self._check_unique(seen, name, number, movie_id)
             imdb_id, tmdb_id = links.get(movie_id, (None, None))
-            yield self._movie(movie_id, title, genres.split("|"), imdb_id=imdb_id, tmdb_id=tmdb_id)
+            yield self._movie(name, number, movie_id, title, genres.split("|"), imdb_id=imdb_id, tmdb_id=tmdb_id)
 
     def _links(self) -> dict[int, tuple[str | None, int | None]]:
         name = self._format.links
@@ -390,7 +433,7 @@ class Release:
             if any(flag not in ("0", "1") for flag in flags):
                 raise ReleaseError(name, number, "genre flags must be 0 or 1")
             genres = [genre for genre, flag in zip(genre_names, flags) if flag == "1"]
-            record = self._movie(movie_id, parts[1], genres)
+            record = self._movie(name, number, movie_id, parts[1], genres)
             if record.year is None and re.search(r"\d{4}$", parts[2]):
                 record = MovieRecord(**{**record.__dict__, "year": int(parts[2][-4:])})
             yield record
@@ -402,7 +445,7 @@ class Release:
             movie_id, title, genres = _split(name, number, text, "::", 3)
             movie_id = _int(name, number, movie_id, "movie id")
             self._check_unique(seen, name, number, movie_id)
-            yield self._movie(movie_id, title, genres.split("|"))
+            yield self._movie(name, number, movie_id, title, genres.split("|"))
 
     # --- ratings ------------------------------------------------------------------------
     def iter_ratings(self) -> Iterator[tuple[str, int, float, int]]:
@@ -419,12 +462,15 @@ class Release:
         sep = "," if is_csv else ("\t" if self.format == "ml-100k" else "::")
         valid_scores = VALID_SCORES
         current_user, seen_movies = None, set()
+        max_timestamp = MAX_TIMESTAMP
         with self._files.open(name) as handle:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in _numbered_lines(handle, name):
                 try:
                     user, movie, score, timestamp = raw.decode().rstrip("\r\n").split(sep)
-                    movie_id, stars = int(movie), float(score)
-                    if not (user.isdigit() and movie.isdigit() and timestamp.isdigit()):
+                    movie_id, stars, seconds = int(movie), float(score), int(timestamp)
+                    if not (user.isdigit() and movie.isdigit() and timestamp.isdigit()) or (
+                        seconds > max_timestamp or (len(user) > 18 and int(user) > MAX_USER_ID)
+                    ):
                         raise ValueError
                 except (UnicodeDecodeError, ValueError):
                     if self._explain_rating_line(name, number, raw, sep, is_csv):
@@ -440,7 +486,7 @@ class Release:
                 if movie_id in seen_movies:
                     raise ReleaseError(name, number, f"user {user} rates movie {movie_id} twice")
                 seen_movies.add(movie_id)
-                yield user, movie_id, stars, int(timestamp)
+                yield user, movie_id, stars, seconds
 
     @staticmethod
     def _explain_rating_line(name: str, number: int, raw: bytes, sep: str, is_csv: bool) -> bool:
@@ -461,9 +507,9 @@ class Release:
         if len(parts) != 4:
             _split(name, number, text, sep, 4)
         user, movie, score, timestamp = parts
-        for value, what in ((user, "user id"), (movie, "movie id"), (timestamp, "timestamp")):
-            if not value.isdigit():
-                raise ReleaseError(name, number, f"{what} is not a whole number: {value!r}")
+        _int(name, number, user, "user id", MAX_USER_ID)
+        _int(name, number, movie, "movie id")
+        _int(name, number, timestamp, "timestamp", MAX_TIMESTAMP)
         _score(name, number, score)
         raise ReleaseError(name, number, "malformed row")
 
@@ -484,6 +530,8 @@ class Release:
         if self.format != "csv-latest":
             raise UnusualLayout(f"{self.format} ratings are not a CSV file")
         block_bytes = block_bytes or RATING_BLOCK_BYTES
+        if max(self.movie_ids(), default=0) > MAX_DENSE_MOVIE_ID:
+            raise UnusualLayout(f"movie ids above {MAX_DENSE_MOVIE_ID:,}")
         known_ids = np.fromiter(self.movie_ids(), dtype=np.int64)
         known = np.zeros(int(known_ids.max(initial=0)) + 1, dtype=bool)
         known[known_ids] = True
@@ -500,6 +548,8 @@ class Release:
                 data = rest + data
                 cut = data.rfind(b"\n") + 1
                 rest = data[cut:]
+                if len(rest) > MAX_LINE_BYTES:  # the exact reader names the line
+                    raise UnusualLayout("a line longer than MAX_LINE_BYTES")
                 if cut:
                     yield _parse_rating_block(data[:cut], known)
 
@@ -521,8 +571,8 @@ class Release:
             movie_id = _int(name, number, movie, "movie id")
             if movie_id not in known:
                 raise ReleaseError(name, number, f"tag for an unknown movie {movie_id} (not in {self._format.movies})")
-            _int(name, number, user, "user id")
-            yield TagRecord(user.strip(), movie_id, tag.strip(), _int(name, number, timestamp, "timestamp"))
+            _int(name, number, user, "user id", MAX_USER_ID)
+            yield TagRecord(user.strip(), movie_id, tag.strip(), _int(name, number, timestamp, "timestamp", MAX_TIMESTAMP))
 
     # --- users --------------------------------------------------------------------------
     def iter_users(self) -> Iterator[UserRecord]:
@@ -533,9 +583,9 @@ class Release:
         sep = "|" if self.format == "ml-100k" else "::"
         for number, text in _lines(self._files, name, self._encoding(name)):
             user, a, b, c, zip_code = _split(name, number, text, sep, 5)
-            _int(name, number, user, "user id")
+            _int(name, number, user, "user id", MAX_USER_ID)
             if self.format == "ml-100k":
-                age, gender, occupation = _int(name, number, a, "age"), b, c
+                age, gender, occupation = _int(name, number, a, "age", 150), b, c
                 age_range = ""
             else:
                 gender, code = a, _int(name, number, b, "age")

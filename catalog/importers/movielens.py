@@ -33,7 +33,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from catalog.importers.formats import MovieRecord, Release, ReleaseError, UnusualLayout, open_release
+from catalog.importers.formats import (
+    MAX_DENSE_MOVIE_ID,
+    MovieRecord,
+    Release,
+    ReleaseError,
+    UnusualLayout,
+    open_release,
+)
 from catalog.models import Genre, Movie, Rating, Tag
 from catalog.services import refresh_movie_stats
 from catalog.text import normalize
@@ -377,6 +384,8 @@ def _copy_rating_blocks(release: Release, movie_ids: dict[int, int], known: dict
     """
     rating = Rating._meta.db_table
     release_movies = release.movie_ids()
+    if max(release_movies, default=0) > MAX_DENSE_MOVIE_ID:  # the arrays below are indexed by movie id
+        raise UnusualLayout(f"movie ids above {MAX_DENSE_MOVIE_ID:,}")
     movie_pk = np.zeros(max(release_movies, default=0) + 1, dtype=np.int64)
     for movielens_id in release_movies:
         movie_pk[movielens_id] = movie_ids[movielens_id]
