@@ -539,6 +539,8 @@ def metadata_records(paths, movies) -> dict:
     """{MovieLens id: MetadataRecord} for release movies (formats.MovieRecord: movielens_id, imdb_id,
     tmdb_id) from metadata files, joined exactly as import_metadata joins them; the first file
     that has a synopsis provides it, keywords and directors are united, the first with a cast gives it."""
+    if not paths:
+        return {}
     links = pd.DataFrame([(m.movielens_id, m.imdb_id, m.tmdb_id) for m in movies],
                          columns=["movielens_id", "imdb_id", "tmdb_id"]).astype({"tmdb_id": "Int64", "movielens_id": "Int64"})
     links.index = links["movielens_id"].astype(int)
@@ -577,6 +579,8 @@ def import_metadata(paths, *, progress: bool = False) -> MetadataReport:
         paths = [paths]
     sources = [read_source(path) for path in paths]
     report = MetadataReport()
+    if not sources:
+        return report
     known = {n for model in ROLES.values() for n in model.objects.values_list("name", flat=True)}
     all_credits = pd.concat([s.credits for s in sources], ignore_index=True)
     report.names = repair_names(all_credits, known)
