@@ -206,7 +206,7 @@ def test_hetrec_rows_join_through_the_imdb_id_and_a_row_whose_ids_disagree_is_sk
     assert directors_of(films["samurai"]) == ["Akira Kurosawa"]
     assert list(Director.objects.get(name="Akira Kurosawa").movies.all()) == [films["samurai"]]
     assert "skipped 1: films whose HetRec movieID is another film in links.csv than their imdbID" in output
-    assert "skipped 1: duplicate rows for one IMDb id, identical (first kept)" in output  # Dr. Mabuse twice
+    assert "skipped 1: duplicate films for one IMDb id, identical (first kept)" in output  # Dr. Mabuse twice
     assert directors_of(films["mabuse"]) == ["Fritz Lang"]
 
 
