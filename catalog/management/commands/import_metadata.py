@@ -3,6 +3,7 @@ from django.core.management import BaseCommand, CommandError
 
 from catalog.importers.formats import ReleaseError
 from catalog.importers.metadata import import_metadata
+from catalog.management.commands.import_movielens import require_migrated_database
 
 
 class Command(BaseCommand):
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", help="Metadata files or folders")
 
     def handle(self, *args, paths, **options):
+        require_migrated_database()
         try:
             report = import_metadata(paths)
         except ReleaseError as exc:
