@@ -184,19 +184,18 @@ def _merge_cast(members, group: str, **target) -> tuple[int, int]:
     """Point cast rows at one movie or one actor (`target`), keeping per `group` the best-billed row."""
     field_name, keep_pk = next(iter(target.items()))
     best: dict[int, CastMember] = {}
-    moved = dropped = 0
+    worse = []
     for member in members.order_by("order", "pk"):
-        key = getattr(member, group)
-        if key in best:
-            member.delete()
-            dropped += 1
-            continue
-        best[key] = member
-        if getattr(member, field_name) != keep_pk:
-            setattr(member, field_name, keep_pk)
-            member.save(update_fields=[field_name.removesuffix("_id")])
-            moved += 1
-    return moved, dropped
+        if getattr(member, group) in best:
+            worse.append(member.pk)
+        else:
+            best[getattr(member, group)] = member
+    CastMember.objects.filter(pk__in=worse).delete()  # first: the unique (movie, actor) pairs become free
+    moving = [member for member in best.values() if getattr(member, field_name) != keep_pk]
+    for member in moving:
+        setattr(member, field_name, keep_pk)
+    CastMember.objects.bulk_update(moving, [field_name.removesuffix("_id")])
+    return len(moving), len(worse)
 
 
 _FILLED_FROM_DUPLICATES = ("synopsis", "runtime", "release_date", "poster_url", "year")
