@@ -204,8 +204,8 @@ class MovieAdmin(MergeActionMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if request.method == "POST":  # the box a likely-duplicate warning asks for
-            fieldsets = [*fieldsets, ("Likely duplicate", {"fields": ["save_anyway"]})]
+        if request.method == "POST":  # the box a likely-duplicate warning asks for, right under it
+            fieldsets = [("Likely duplicate", {"fields": ["save_anyway"]}), *fieldsets]
         return fieldsets
 
     def merge_default(self, movies):
@@ -290,7 +290,7 @@ class PersonAdmin(MergeActionMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(None, {"fields": ["name", "imdb_name_id"]})]
         if request.method == "POST":
-            fieldsets.append(("Likely duplicate", {"fields": ["save_anyway"]}))
+            fieldsets.insert(0, ("Likely duplicate", {"fields": ["save_anyway"]}))
         return fieldsets
 
     @admin.display(description="Films", ordering="films")
