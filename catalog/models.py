@@ -16,8 +16,10 @@ _TWO_LETTER_SPELLINGS = str.maketrans(
 
 def name_keys(name: str) -> set[str]:
     """The normalised spellings under which a person's name is the same person: 'Alfonso Cuarón'
-    and 'Alfonso Cuaron' share 'alfonso cuaron'; 'Doris Dörrie' has 'doris dorrie' and 'doris doerrie'."""
+    and 'Alfonso Cuaron' share 'alfonso cuaron'; 'Doris Dörrie' has 'doris dorrie' and 'doris doerrie';
+    'Brian De Palma' and 'Brian DePalma' share 'briandepalma'."""
     keys = {normalize(name), normalize(name.translate(_TWO_LETTER_SPELLINGS))}
+    keys |= {key.replace(" ", "") for key in keys}
     keys.discard("")
     return keys
 

@@ -166,6 +166,7 @@ def films():
         "nobody": movie("Nobody Knows", 2004, 31000, "tt0408664"),
         "mabuse": movie("Dr. Mabuse", 1922, 4768, "tt0013086"),
         "chocolat": movie("Chocolat", 2000, 4021, "tt0241303"),
+        "blade": movie("Blade Runner", 1982, 541, "tt0083658"),
     }
 
 
@@ -178,11 +179,12 @@ def crafted_hetrec(tmp_path):
         [(47, "Shichinin no samurai", "0047478"), (2019, "Shichinin no samurai", "0047478"),
          (48774, "Children of Men", "0206634"), (104841, "Gravity", "1454468"),
          (31000, "Dare mo shiranai", "0408664"), (4768, "Dr. Mabuse", "0013086"),
-         (5395, "Dr. Mabuse", "0013086"), (4021, "Chocolat", "0241303")],
+         (5395, "Dr. Mabuse", "0013086"), (4021, "Chocolat", "0241303"), (541, "Blade Runner", "0083658")],
         [(47, "akira_kurosawa", "Akira Kurosawa"), (2019, "akira_kurosawa", "Akira Kurosawa"),
          (48774, "alfonso_cuaron", "Alfonso Cuar\ufffdn"), (104841, "_0190859", "Alfonso Cuar\ufffdn"),
          (31000, "162659443", "Lasse Hallstr\ufffdm"), (4768, "fritz_lang", "Fritz Lang"),
-         (5395, "fritz_lang", "Fritz Lang"), (4021, "doris_doerrie", "Doris D\ufffdrrie")],
+         (5395, "fritz_lang", "Fritz Lang"), (4021, "doris_doerrie", "Doris D\ufffdrrie"),
+         (541, "philip_jackson", "Philip Jackson")],  # both ids right, the director another film's
     )
 
 
@@ -192,7 +194,8 @@ def crafted_imdb(tmp_path):
              "movie_imdb_link": "http://www.imdb.com/title/tt0206634/"},
             {"director_name": "David Fincher", "actor_1_name": "Brad Pitt", "actor_2_name": "Morgan Freeman",
              "actor_3_name": "", "movie_title": "Se7en\xa0", "plot_keywords": "serial killer",
-             "movie_imdb_link": "http://www.imdb.com/title/tt0114369/"}]
+             "movie_imdb_link": "http://www.imdb.com/title/tt0114369/"},
+            {"director_name": "Ridley Scott", "movie_imdb_link": "http://www.imdb.com/title/tt0083658/"}]
     return write_csv(tmp_path / "movie_metadata.csv", IMDB_HEADER, rows)
 
 
@@ -208,6 +211,8 @@ def test_hetrec_rows_join_through_the_imdb_id_and_a_row_whose_ids_disagree_is_sk
     assert "skipped 1: films whose HetRec movieID is another film in links.csv than their imdbID" in output
     assert "skipped 1: duplicate films for one IMDb id, identical (first kept)" in output  # Dr. Mabuse twice
     assert directors_of(films["mabuse"]) == ["Fritz Lang"]
+    assert directors_of(films["blade"]) == ["Ridley Scott"]  # IMDB 5000 outranks HetRec on a film both credit
+    assert "skipped 1: director credits contradicting IMDB 5000 for the same film" in output
 
 
 def test_no_stored_name_holds_a_replacement_character_and_each_person_is_one_row(tmp_path, films):
@@ -250,6 +255,7 @@ def test_reimporting_repairs_a_catalogue_the_old_importer_wrote_and_keeps_rating
     films["samurai"].directors.set([kurosawa])
     films["children"].directors.set([garbled, cuaron])
     films["gravity"].directors.set([garbled])
+    films["blade"].directors.set([Director.objects.create(name="Philip Jackson")])
     user = make_user()
     make_rating(user, films["seven"], 4.5)
     WatchlistEntry.objects.create(user=user, movie=films["children"])
@@ -268,7 +274,8 @@ def test_reimporting_repairs_a_catalogue_the_old_importer_wrote_and_keeps_rating
     assert (list(Rating.objects.values_list("user_id", "movie_id", "score")),
             list(WatchlistEntry.objects.values_list("user_id", "movie_id")),
             list(NotInterested.objects.values_list("user_id", "movie_id"))) == before
-    assert "1 wrong director credits removed" in output and "Akira Kurosawa no longer credited with Seven (1995)" in output
+    assert "2 wrong director credits removed" in output and "Akira Kurosawa no longer credited with Seven (1995)" in output
+    assert directors_of(films["blade"]) == ["Ridley Scott"] and not Director.objects.filter(name="Philip Jackson").exists()
     counts = (Director.objects.count(), Movie.directors.through.objects.count())
     run(crafted_imdb(tmp_path), crafted_hetrec(tmp_path))
     assert (Director.objects.count(), Movie.directors.through.objects.count()) == counts  # repaired once
@@ -284,6 +291,7 @@ def test_evaluation_metadata_joins_the_same_way_as_the_import(tmp_path, films):
     assert records[2019].directors == ["Akira Kurosawa"]
     assert records[48774].directors == ["Alfonso Cuarón"] and records[104841].directors == ["Alfonso Cuarón"]
     assert records[48774].actors == ["Clive Owen", "Julianne Moore", "Michael Caine"]
+    assert records[541].directors == ["Ridley Scott"]
 
 
 def test_hetrec_without_movies_dat_is_refused_because_movie_ids_alone_are_not_identities(tmp_path, films):
@@ -297,12 +305,12 @@ def test_malformed_hetrec_rows_name_file_line_and_reason(tmp_path, films):
     folder = crafted_hetrec(tmp_path)
     good = (folder / "movie_directors.dat").read_bytes()
     (folder / "movie_directors.dat").write_bytes(good + b"4021\tx\tToo\tMany\n")
-    with pytest.raises(CommandError, match=r"movie_directors.dat, line 10: wrong number of fields: expected 3, found 4"):
+    with pytest.raises(CommandError, match=r"movie_directors.dat, line 11: wrong number of fields: expected 3, found 4"):
         run(folder)
     (folder / "movie_directors.dat").write_bytes(good + b"4021\tx\tD\xf6rrie\n")
-    with pytest.raises(CommandError, match=r"movie_directors.dat, line 10: bad encoding: not valid UTF-8"):
+    with pytest.raises(CommandError, match=r"movie_directors.dat, line 11: bad encoding: not valid UTF-8"):
         run(folder)
     (folder / "movie_directors.dat").write_bytes(good + b"forty\tx\tSomeone\n")
-    with pytest.raises(CommandError, match=r"movie_directors.dat, line 10: movieID is not a number: 'forty'"):
+    with pytest.raises(CommandError, match=r"movie_directors.dat, line 11: movieID is not a number: 'forty'"):
         run(folder)
     assert not Director.objects.exists()

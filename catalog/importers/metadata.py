@@ -11,7 +11,9 @@ joined to the catalogue through the IMDb or TMDB id links.csv gave each movie, n
 bare MovieLens id: HetRec's movieID is not always the MovieLens movieId (of the 6,620 ids
 ml-latest-small shares with it, 570 name another film), so a HetRec film whose movieID and
 imdbID name two different catalogue films is skipped and counted. Duplicate rows (one id
-several times) keep the first; the summary counts them, identical or conflicting.
+several times) keep the first; the summary counts them, identical or conflicting. Where IMDB 5000
+gives a film's director, a HetRec director contradicting it is not attached (HetRec's directors
+come from Rotten Tomatoes and are sometimes another film's even when both ids are right).
 
 One person is one row: names are matched by their spelling keys (catalog.models.name_keys:
 accents and two-letter transliterations folded) and by the IMDb name ids some HetRec
@@ -21,7 +23,8 @@ ASCII directorID (`doris_doerrie`), else kept without the broken character, and 
 says which.
 
 Importing again repairs a catalogue written by the earlier importer, which joined HetRec on the
-MovieLens id: director credits coming only from HetRec films whose ids disagree are removed,
+MovieLens id: director credits coming only from HetRec films whose ids disagree, or contradicting
+IMDB 5000, are removed,
 broken names are repaired and twins merged (catalog.services.merge_people); ratings, lists and
 tags are not touched. Empty fields never erase what the catalogue has; importing the same files
 again changes nothing.
@@ -142,7 +145,7 @@ class CatalogueRepair:
     examples: list = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        line = (f"Catalogue repair: {self.renamed:,} broken names repaired, {self.merged:,} duplicate people merged, "
+        line = (f"Catalogue repair: {self.renamed:,} names respelled, {self.merged:,} duplicate people merged, "
                 f"{self.wrong_links_removed:,} wrong director credits removed, {self.orphans_removed:,} people left "
                 "without films removed")
         return [line] + [f"  {example}" for example in self.examples[:10]]
@@ -356,8 +359,8 @@ def read_hetrec(path) -> Source:
                    skip_header=True)  # its header line has a space where a tab belongs
     rows = table.read()
     movie_ids = _numbers(table, rows["movieID"], "movieID", required=True)
-    rows = rows.assign(movielens_id=movie_ids.astype("Int64"), name=rows["directorName"].str.strip(),
-                       person_ref=rows["directorID"].str.strip())
+    names = rows["directorName"].map(_clean_name)
+    rows = rows.assign(movielens_id=movie_ids.astype("Int64"), name=names, person_ref=rows["directorID"].str.strip())
     rows = rows[rows["name"] != ""]
     known = rows["movielens_id"].isin(films["movielens_id"])
     by_film = rows[known].groupby("movielens_id", sort=False)
@@ -386,6 +389,11 @@ def read_source(path) -> Source:
 
 
 # --- names ---------------------------------------------------------------------------------------
+def _clean_name(name: str) -> str:
+    """A name as a source should have written it: HetRec writes "Director Ridley Scott" 17 times."""
+    return re.sub(r"^Director\s+", "", name.strip())
+
+
 def _spelling_rank(name: str) -> tuple:
     """Higher is better: no broken character, then the most accented letters (the fuller spelling)."""
     return BROKEN not in name, len(_NON_ASCII.findall(name.replace(BROKEN, "")))
@@ -481,7 +489,9 @@ class Joined:
     details: pd.DataFrame
     keywords: pd.DataFrame
     credits: pd.DataFrame
-    mismatched: pd.DataFrame  # HetRec: credits of films whose movieID and imdbID disagree (movie per movieID)
+    # Credits not attached that an earlier importer may have stored: HetRec films whose movieID and
+    # imdbID disagree (movie = the one its movieID names), and directors a more trusted source contradicts.
+    mismatched: pd.DataFrame
 
 
 def join_source(source: Source, links: pd.DataFrame) -> Joined:
@@ -535,6 +545,45 @@ def join_source(source: Source, links: pd.DataFrame) -> Joined:
     return Joined(summary, attach(source.details), attach(source.keywords), attach(source.credits), mismatched)
 
 
+# Which source's directors win when two give a film different ones: IMDB 5000 (scraped from IMDb)
+# before HetRec (whose directors come from Rotten Tomatoes and are sometimes another film's, e.g.
+# "Philip Jackson" for Blade Runner with both ids right). Each lists one director per film.
+DIRECTOR_TRUST = ("imdb", "hetrec")
+
+
+def overrule_conflicting_directors(sources: list[Source], joined: list[Joined]) -> None:
+    """Drop a less trusted source's director credit for a film a more trusted source gives other
+    directors (counted in its summary; kept in `mismatched`, so an earlier import's copy goes)."""
+    trusted: dict[int, set[str]] = {}
+    for kind in DIRECTOR_TRUST:
+        given: dict[int, set[str]] = {}
+        for source, result in zip(sources, joined):
+            if source.kind != kind:
+                continue
+            credits = result.credits
+            directors = credits["role"] == "director"
+            keys = credits.loc[directors, "name"].map(name_keys)
+            movies = credits.loc[directors, "movie"].astype(int)
+            overruled = pd.Series(
+                [movie in trusted and not (name & trusted[movie]) for movie, name in zip(movies, keys)],
+                index=movies.index, dtype=bool)
+            if overruled.any():
+                result.summary.skipped[f"director credits contradicting {_trusted_label(kind)} for the same film"] += int(
+                    overruled.sum())
+                result.mismatched = pd.concat([result.mismatched, credits.loc[overruled[overruled].index]],
+                                              ignore_index=True)
+                result.credits = credits.drop(index=overruled[overruled].index)
+            for movie, name in zip(movies[~overruled], keys[~overruled]):
+                given.setdefault(movie, set()).update(name)
+        for movie, names in given.items():
+            trusted.setdefault(movie, names)
+
+
+def _trusted_label(kind: str) -> str:
+    better = DIRECTOR_TRUST[: DIRECTOR_TRUST.index(kind)]
+    return " or ".join({"imdb": "IMDB 5000", "hetrec": "HetRec 2011"}[k] for k in better) or "another source"
+
+
 def metadata_records(paths, movies) -> dict:
     """{MovieLens id: MetadataRecord} for release movies (formats.MovieRecord: movielens_id, imdb_id,
     tmdb_id) from metadata files, joined exactly as import_metadata joins them; the first file
@@ -550,7 +599,9 @@ def metadata_records(paths, movies) -> dict:
     merged: dict[int, MetadataRecord] = {}
     for source in sources:
         source.credits["name"] = source.credits["name"].map(lambda n: repairs.repaired.get(n, (n,))[0])
-        joined = join_source(source, links)
+    results = [join_source(source, links) for source in sources]
+    overrule_conflicting_directors(sources, results)
+    for joined in results:
         for row in joined.details.itertuples():
             into = merged.setdefault(row.movie, MetadataRecord(row.movie))
             into.synopsis = into.synopsis or row.synopsis
@@ -595,6 +646,7 @@ def import_metadata(paths, *, progress: bool = False) -> MetadataReport:
             columns=["pk", "movielens_id", "imdb_id", "tmdb_id"],
         ).set_index("pk").astype({"movielens_id": "Int64", "tmdb_id": "Int64"})
         joined = [join_source(source, links) for source in sources]
+        overrule_conflicting_directors(sources, joined)
         people = _resolve_people(pd.concat([j.credits for j in joined], ignore_index=True))
         for source, result in zip(sources, joined):
             _update_movie_fields(result.details, result.summary)
@@ -612,29 +664,29 @@ def _stored_people(model) -> pd.DataFrame:
 
 
 def _repair_stored_people(report: MetadataReport) -> None:
-    """Broken names in the catalogue repaired (as in this import, or by repair_names), then
-    people whose names share a spelling key merged into one (unless their IMDb name ids differ)."""
+    """Names in the catalogue this import spells otherwise (broken ones, repaired as in this import
+    or by repair_names; HetRec's "Director Ridley Scott") renamed, or merged into the person already
+    spelled so; then people whose names share a spelling key merged (unless their IMDb name ids differ)."""
     for model in ROLES.values():
         stored = _stored_people(model)
         broken = stored[stored["name"].str.contains(BROKEN, regex=False)]
-        if len(broken):
-            missing = broken.assign(person_ref="")[~broken["name"].isin(list(report.names.repaired))]
-            if len(missing):
-                extra = repair_names(missing, set(stored["name"]))
-                report.names.repaired.update(extra.repaired)
-            by_name = dict(zip(stored["name"], stored["pk"]))
-            for row in broken.itertuples():
-                fixed = report.names.repaired[row.name][0]
-                person = model.objects.get(pk=row.pk)
-                twin_pk = by_name.get(fixed)
-                if twin_pk and twin_pk != row.pk:
-                    merge_people(model.objects.get(pk=twin_pk), [person])
-                    report.repair.merged += 1
-                else:
-                    merge_people(person, [], name=fixed)
-                    by_name[fixed] = row.pk
-                report.repair.renamed += 1
-                report.repair.examples.append(f"{model.__name__.lower()} {row.name!r} -> {fixed!r}")
+        missing = broken.assign(person_ref="")[~broken["name"].isin(list(report.names.repaired))]
+        if len(missing):
+            report.names.repaired.update(repair_names(missing, set(stored["name"])).repaired)
+        fixes = {name: report.names.repaired[name][0] for name in broken["name"]}
+        fixes.update({name: _clean_name(name) for name in stored["name"] if _clean_name(name) != name})
+        by_name = dict(zip(stored["name"], stored["pk"]))
+        for name, fixed in sorted(fixes.items()):
+            person = model.objects.get(pk=by_name[name])
+            twin_pk = by_name.get(fixed)
+            if twin_pk and twin_pk != person.pk:
+                merge_people(model.objects.get(pk=twin_pk), [person])
+                report.repair.merged += 1
+            else:
+                merge_people(person, [], name=fixed)
+                by_name[fixed] = person.pk
+            report.repair.renamed += 1
+            report.repair.examples.append(f"{model.__name__.lower()} {name!r} -> {fixed!r}")
         _merge_twins(model, report.repair)
 
 
@@ -857,14 +909,17 @@ def audit_credits(paths) -> CreditAudit:
     confirmed: dict[int, set[str]] = {}
     for source in sources:
         source.credits["name"] = source.credits["name"].map(lambda n: repairs.repaired.get(n, (n,))[0])
-        credits = join_source(source, links).credits
-        for movie, name in zip(credits.loc[credits["role"] == "director", "movie"], credits.loc[credits["role"] == "director", "name"]):
+    results = [join_source(source, links) for source in sources]
+    overrule_conflicting_directors(sources, results)
+    for result in results:
+        directors = result.credits[result.credits["role"] == "director"]
+        for movie, name in zip(directors["movie"], directors["name"]):
             confirmed.setdefault(int(movie), set()).update(name_keys(name))
     unconfirmed: dict[int, list[str]] = {}
     checked = set()
     for movie_id, name in Movie.directors.through.objects.values_list("movie_id", "director__name"):
         checked.add(movie_id)
-        spelled = repairs.repaired.get(name, (name.replace(BROKEN, ""),))[0]  # broken names are counted apart
+        spelled = _clean_name(repairs.repaired.get(name, (name.replace(BROKEN, ""),))[0])  # spelling counted apart
         if not name_keys(spelled) & confirmed.get(movie_id, set()):
             unconfirmed.setdefault(movie_id, []).append(name)
     audit.films_checked = len(checked)
