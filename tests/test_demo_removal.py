@@ -85,3 +85,20 @@ def test_remove_demo_on_a_database_without_it_changes_nothing():
     call_command("remove_demo", stdout=out)
     assert "holds no demo catalogue" in out.getvalue()
     assert Movie.objects.filter(pk=movie.pk).exists()
+
+
+def test_the_one_command_start_refuses_a_database_holding_the_demo(tmp_path, demo):
+    with pytest.raises(CommandError, match="This database holds the demo catalogue"):
+        call_command("bootstrap_site", "--data", str(csv_release(tmp_path / "ml")), "--no-fit", stdout=io.StringIO())
+    assert not Movie.objects.exclude(movielens_id=None).exists()
+
+
+def test_the_one_command_start_imports_a_release_once_and_never_loads_the_demo(tmp_path):
+    release = str(csv_release(tmp_path / "ml"))
+    out = io.StringIO()
+    call_command("bootstrap_site", "--data", release, "--no-fit", stdout=out)
+    assert Movie.objects.count() == 4 and not simulated_users().exists()
+    call_command("bootstrap_site", "--data", release, "--no-fit", stdout=out)
+    assert "already holds 4 MovieLens films: not importing" in out.getvalue() and Movie.objects.count() == 4
+    with pytest.raises(CommandError, match="--metadata enriches a MovieLens release: give it with --data"):
+        call_command("bootstrap_site", "--metadata", release, "--no-fit", stdout=out)
