@@ -82,6 +82,7 @@ class Source:
     details: pd.DataFrame  # record, synopsis, runtime, release_date
     keywords: pd.DataFrame  # record, keyword
     credits: pd.DataFrame  # record, role, order, name, person_ref (HetRec's directorID)
+    orphan_rows: int = 0  # HetRec director rows of a movieID movies.dat does not have
 
     @property
     def title(self) -> str:
@@ -502,7 +503,7 @@ def join_source(source: Source, links: pd.DataFrame) -> Joined:
     """
     summary = MetadataSummary(source=source.title, rows=source.rows, records=len(source.records))
     records = source.records.copy()
-    if getattr(source, "orphan_rows", 0):
+    if source.orphan_rows:
         summary.skipped["director rows of a movieID movies.dat does not have"] += source.orphan_rows
     mismatched = pd.DataFrame(columns=["movie", "role", "order", "name", "person_ref"])
     if "movielens_id" in records:
@@ -722,32 +723,31 @@ def _resolve_people(credits: pd.DataFrame, *, create: bool = True) -> dict[str, 
         stored = _stored_people(model)
         by_key = {key: pk for pk, name in zip(stored["pk"], stored["name"]) for key in name_keys(name)}
         by_name_id = dict(zip(stored["imdb_name_id"].dropna(), stored.dropna(subset=["imdb_name_id"])["pk"]))
+        claimed = set(by_name_id)  # IMDb name ids given to a stored or a new person
         names = dict(zip(stored["pk"], stored["name"]))
-        mapping, new, renames, name_ids = {}, {}, {}, {}
-        order = sorted(zip(wanted["name"], wanted["imdb_name_id"]), key=lambda item: _spelling_rank(item[0]), reverse=True)
-        for name, name_id in order:
-            name_id = name_id if isinstance(name_id, str) else None
+        mapping, new_by_key, created, renames, name_ids = {}, {}, [], {}, {}
+        best_first = sorted(zip(wanted["name"], wanted["imdb_name_id"]), key=lambda item: _spelling_rank(item[0]),
+                            reverse=True)
+        for name, name_id in best_first:
+            name_id = name_id if isinstance(name_id, str) and name_id not in claimed else None
             pk = by_name_id.get(name_id) or next((by_key[k] for k in name_keys(name) if k in by_key), None)
-            if pk is None:
-                twin = next((new[k] for k in name_keys(name) if k in new), None)
-                if twin is None and create:
-                    twin = new.setdefault(f"\0{name}", model(name=name, search_name=normalize(name),
-                                                             imdb_name_id=name_id if name_id not in by_name_id else None))
-                    if name_id:
-                        by_name_id.setdefault(name_id, None)
-                    for key in name_keys(name):
-                        new.setdefault(key, twin)
-                elif twin is not None and name_id and name_id not in by_name_id and twin.imdb_name_id is None:
-                    twin.imdb_name_id, by_name_id[name_id] = name_id, None
-                mapping[name] = twin
+            if pk is not None:
+                mapping[name] = pk
+                if _spelling_rank(name) > _spelling_rank(renames.get(pk, names[pk])):
+                    renames[pk] = name
+                if name_id:
+                    name_ids[pk] = name_id
+                    claimed.add(name_id)
                 continue
-            mapping[name] = pk
-            current = renames.get(pk, names[pk])
-            if _spelling_rank(name) > _spelling_rank(current):
-                renames[pk] = name
-            if name_id and name_id not in by_name_id:
-                name_ids[pk], by_name_id[name_id] = name_id, pk
-        created = [person for key, person in new.items() if key.startswith("\0")]
+            person = next((new_by_key[k] for k in name_keys(name) if k in new_by_key), None)
+            if person is None and create:
+                person = model(name=name, search_name=normalize(name))
+                created.append(person)
+                new_by_key.update(dict.fromkeys(name_keys(name), person))
+            if person is not None and name_id and person.imdb_name_id is None:
+                person.imdb_name_id = name_id
+                claimed.add(name_id)
+            mapping[name] = person
         model.objects.bulk_create(created, batch_size=2000)
         if created and created[0].pk is None:  # databases that do not return pks from a bulk insert
             pks = dict(model.objects.filter(name__in=[p.name for p in created]).values_list("name", "pk"))
