@@ -624,7 +624,7 @@ def metadata_records(paths, movies) -> dict:
 
 
 # --- writing -------------------------------------------------------------------------------------
-def import_metadata(paths, *, progress: bool = False) -> MetadataReport:
+def import_metadata(paths) -> MetadataReport:
     """Read every file (all validated first: a bad one writes nothing), then enrich matching
     movies and repair stored people and credits in one transaction; see the module docstring."""
     if isinstance(paths, (str, Path)):
