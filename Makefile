@@ -20,10 +20,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 venv: $(VENV)/.installed
 dev-venv: $(VENV)/.installed-dev
 
-## setup: migrate, load the demo catalogue into an empty database, make sure a staff account exists
+## setup: migrate, load the demo catalogue into an empty database (or, with DATA=<MovieLens release>
+## and METADATA="<files>", import that instead and fit a model), make sure a staff account exists
 setup: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap_site
+	$(PY) manage.py bootstrap_site$(if $(DATA), --data "$(DATA)")$(if $(METADATA), --metadata $(METADATA))
 
 ## run: web + Celery worker + beat (Procfile, honcho) when Redis answers; else the web process alone, tasks in process
 REDIS_CHECK := import os, sys, redis; url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"); \

@@ -1,18 +1,21 @@
 """Taste profile: what a user's ratings say about them, and small inline SVG charts of it.
 
-Selectors compute the figures in the database (a fixed handful of queries whatever the number
-of ratings); the *_svg functions turn them into self-contained SVG (no remote assets, no JS).
+The user's ratings are read once into a pandas DataFrame (with the films' statistics), and the
+films' genres, directors and top-billed actors joined to it as frames (a fixed handful of queries
+whatever the number of ratings); pandas computes every aggregate. The *_svg functions turn the
+figures into self-contained SVG (no remote assets, no JS).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from django.db.models import Avg, Count, ExpressionWrapper, F, FloatField
+import pandas as pd
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from catalog.models import HALF_STARS, CastMember, Director, Genre, Rating
+from catalog.models import HALF_STARS, CastMember, Movie, Rating
 
 TOP_BILLED = 5  # actors billed lower than this do not count towards "favourite actors"
 
@@ -28,109 +31,136 @@ class Figure:
     reference: float | None = None  # e.g. everyone else's average, for comparisons
 
 
-def rating_summary(user) -> dict:
+class UserRatings:
+    """One user's ratings as DataFrames: `frame` (movie_id, score, the film's rating_mean and
+    rating_count) and, on demand, the same rows joined to the films' genres, directors and actors."""
+
+    def __init__(self, user):
+        self.user = user
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        rows = Rating.objects.filter(user=self.user).values_list(
+            "movie_id", "score", "movie__rating_mean", "movie__rating_count")
+        return pd.DataFrame.from_records(rows, columns=["movie_id", "score", "rating_mean", "rating_count"])
+
+    def _joined(self, rows, columns) -> pd.DataFrame:
+        links = pd.DataFrame.from_records(rows, columns=["movie_id", *columns])
+        return links.merge(self.frame[["movie_id", "score"]], on="movie_id")
+
+    @cached_property
+    def genres(self) -> pd.DataFrame:
+        rows = Movie.genres.through.objects.filter(movie__ratings__user=self.user).values_list("movie_id", "genre__name")
+        return self._joined(rows, ["name"])
+
+    @cached_property
+    def directors(self) -> pd.DataFrame:
+        rows = Movie.directors.through.objects.filter(movie__ratings__user=self.user).values_list(
+            "movie_id", "director_id", "director__name")
+        return self._joined(rows, ["person_id", "name"])
+
+    @cached_property
+    def actors(self) -> pd.DataFrame:
+        rows = CastMember.objects.filter(order__lt=TOP_BILLED, movie__ratings__user=self.user).values_list(
+            "movie_id", "actor_id", "actor__name")
+        return self._joined(rows, ["person_id", "name"])
+
+
+def _ratings(user, ratings: UserRatings | None) -> UserRatings:
+    return ratings if ratings is not None else UserRatings(user)
+
+
+def rating_summary(user, *, ratings: UserRatings | None = None) -> dict:
     """{"count": number of ratings, "mean": average stars or None}."""
-    return Rating.objects.filter(user=user).aggregate(count=Count("id"), mean=Avg("score"))
+    scores = _ratings(user, ratings).frame["score"]
+    return {"count": len(scores), "mean": float(scores.mean()) if len(scores) else None}
 
 
-def rating_histogram(user) -> list[Figure]:
+def rating_histogram(user, *, ratings: UserRatings | None = None) -> list[Figure]:
     """How many movies the user gave each half-star value, ½ to 5 (all ten, zeros included)."""
-    counts = dict(Rating.objects.filter(user=user).values_list("score").annotate(n=Count("id")))
-    return [Figure(label=f"{score:g}", value=counts.get(score, 0), count=counts.get(score, 0)) for score in HALF_STARS]
+    counts = _ratings(user, ratings).frame["score"].value_counts().reindex(HALF_STARS, fill_value=0)
+    return [Figure(label=f"{score:g}", value=int(n), count=int(n)) for score, n in counts.items()]
 
 
-def genre_averages(user, *, min_ratings: int = 1) -> list[Figure]:
+def _averages(joined: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Number of ratings (`n`) and average stars (`average`) per group."""
+    return joined.groupby(by, as_index=False).agg(n=("score", "size"), average=("score", "mean"))
+
+
+def genre_averages(user, *, min_ratings: int = 1, ratings: UserRatings | None = None) -> list[Figure]:
     """The user's average stars per genre (best first), for genres with at least min_ratings."""
-    rows = (
-        Genre.objects.filter(movies__ratings__user=user)
-        .annotate(n=Count("movies__ratings"), average=Avg("movies__ratings__score"))
-        .filter(n__gte=min_ratings)
-        .order_by("-average", "-n", "name")
-    )
-    return [Figure(label=genre.name, value=genre.average, count=genre.n) for genre in rows]
+    table = _averages(_ratings(user, ratings).genres, ["name"])
+    table = table[table["n"] >= min_ratings].sort_values(["average", "n", "name"], ascending=[False, False, True])
+    return [Figure(label=row.name, value=float(row.average), count=int(row.n)) for row in table.itertuples()]
 
 
-def ratings_against_everyone(user, *, n: int = 5, min_gap: float = 1.0, min_others: int = 2) -> dict:
+def ratings_against_everyone(user, *, n: int = 5, min_gap: float = 1.0, min_others: int = 2,
+                             ratings: UserRatings | None = None) -> dict:
     """Movies the user rates far above / below everyone else: {"above": [...], "below": [...]}.
 
     Everyone else's average leaves the user's own rating out (from the denormalised
     Movie.rating_mean / rating_count); only movies at least min_others others rated count.
     """
-    others_mean = ExpressionWrapper(
-        (F("movie__rating_mean") * F("movie__rating_count") - F("score")) / (F("movie__rating_count") - 1),
-        output_field=FloatField(),
-    )
-    rated = (
-        Rating.objects.filter(user=user, movie__rating_count__gt=min_others)
-        .annotate(others_mean=others_mean)
-        .annotate(gap=ExpressionWrapper(F("score") - F("others_mean"), output_field=FloatField()))
-        .select_related("movie")
-    )
+    frame = _ratings(user, ratings).frame
+    frame = frame[frame["rating_count"] > min_others].copy()
+    frame["others_mean"] = (frame["rating_mean"] * frame["rating_count"] - frame["score"]) / (frame["rating_count"] - 1)
+    frame["gap"] = frame["score"] - frame["others_mean"]
+    above = frame[frame["gap"] >= min_gap]
+    below = frame[frame["gap"] <= -min_gap]
+    movies = Movie.objects.in_bulk(pd.concat([above["movie_id"], below["movie_id"]]).tolist())
+    frame_titles = {pk: movie.title for pk, movie in movies.items()}
 
-    def figures(queryset):
+    def figures(rows, ascending):
+        rows = rows.assign(title=rows["movie_id"].map(frame_titles))
+        rows = rows.sort_values(["gap", "title"], ascending=[ascending, True]).head(n)
         return [
-            Figure(
-                label=str(rating.movie),
-                value=rating.gap,
-                url=rating.movie.get_absolute_url(),
-                reference=rating.others_mean,
-                count=rating.movie.rating_count - 1,
-            )
-            for rating in queryset[:n]
+            Figure(label=str(movies[row.movie_id]), value=float(row.gap), url=movies[row.movie_id].get_absolute_url(),
+                   reference=float(row.others_mean), count=int(row.rating_count) - 1)
+            for row in rows.itertuples()
         ]
 
-    return {
-        "above": figures(rated.filter(gap__gte=min_gap).order_by("-gap", "movie__title")),
-        "below": figures(rated.filter(gap__lte=-min_gap).order_by("gap", "movie__title")),
-    }
+    return {"above": figures(above, False), "below": figures(below, True)}
 
 
-def favourite_directors(user, *, n: int = 5, min_movies: int = 2, prior: float | None = None) -> list[Figure]:
+def _favourite_people(joined: pd.DataFrame, url_name: str, *, n: int, min_movies: int, prior: float) -> list[Figure]:
+    table = _averages(joined, ["person_id", "name"])
+    table = table[table["n"] >= min_movies].assign(shrunk=lambda t: _shrunk(t["average"], t["n"], prior))
+    table = table.sort_values(["shrunk", "name"], ascending=[False, True]).head(n)
+    return [Figure(label=row.name, value=float(row.average), count=int(row.n), url=reverse(url_name, args=[row.person_id]))
+            for row in table.itertuples()]
+
+
+def favourite_directors(user, *, n: int = 5, min_movies: int = 2, prior: float | None = None,
+                        ratings: UserRatings | None = None) -> list[Figure]:
     """Directors whose movies the user rates highest (at least min_movies rated)."""
-    people = (
-        Director.objects.filter(movies__ratings__user=user)
-        .annotate(n=Count("movies__ratings"), average=Avg("movies__ratings__score"))
-        .filter(n__gte=min_movies)
-    )
-    mean = prior if prior is not None else rating_summary(user)["mean"] or 0.0
-    ranked = sorted(people, key=lambda person: (-_shrunk(person.average, person.n, mean), person.name))
-    return [Figure(label=p.name, value=p.average, count=p.n, url=p.get_absolute_url()) for p in ranked[:n]]
+    ratings = _ratings(user, ratings)
+    prior = prior if prior is not None else rating_summary(user, ratings=ratings)["mean"] or 0.0
+    return _favourite_people(ratings.directors, "catalog:director", n=n, min_movies=min_movies, prior=prior)
 
 
-def favourite_actors(user, *, n: int = 5, min_movies: int = 2, prior: float | None = None) -> list[Figure]:
+def favourite_actors(user, *, n: int = 5, min_movies: int = 2, prior: float | None = None,
+                     ratings: UserRatings | None = None) -> list[Figure]:
     """Top-billed actors whose movies the user rates highest (at least min_movies rated)."""
-    roles = (
-        CastMember.objects.filter(order__lt=TOP_BILLED, movie__ratings__user=user)
-        .values("actor_id", "actor__name")
-        .annotate(n=Count("movie__ratings"), average=Avg("movie__ratings__score"))
-        .filter(n__gte=min_movies)
-    )
-    mean = prior if prior is not None else rating_summary(user)["mean"] or 0.0
-    ranked = sorted(roles, key=lambda row: (-_shrunk(row["average"], row["n"], mean), row["actor__name"]))
-    return [
-        Figure(
-            label=row["actor__name"],
-            value=row["average"],
-            count=row["n"],
-            url=reverse("catalog:actor", args=[row["actor_id"]]),
-        )
-        for row in ranked[:n]
-    ]
+    ratings = _ratings(user, ratings)
+    prior = prior if prior is not None else rating_summary(user, ratings=ratings)["mean"] or 0.0
+    return _favourite_people(ratings.actors, "catalog:actor", n=n, min_movies=min_movies, prior=prior)
 
 
-def _shrunk(average: float, count: int, prior: float, weight: int = 2) -> float:
+def _shrunk(average, count, prior: float, weight: int = 2):
     """Average pulled towards the user's overall mean, so 2 films at 5★ don't beat 10 at 4.8★."""
     return (average * count + prior * weight) / (count + weight)
 
 
 def taste_profile(user) -> dict:
     """Everything the taste-profile page shows, charts included."""
-    summary = rating_summary(user)
-    histogram = rating_histogram(user)
-    genres = genre_averages(user, min_ratings=2 if summary["count"] >= 20 else 1)[:12]
-    contrasts = ratings_against_everyone(user)
+    ratings = UserRatings(user)
+    summary = rating_summary(user, ratings=ratings)
+    histogram = rating_histogram(user, ratings=ratings)
+    genres = genre_averages(user, min_ratings=2 if summary["count"] >= 20 else 1, ratings=ratings)[:12]
+    contrasts = ratings_against_everyone(user, ratings=ratings)
     prior = summary["mean"] or 0.0
-    directors, actors = favourite_directors(user, prior=prior), favourite_actors(user, prior=prior)
+    directors = favourite_directors(user, prior=prior, ratings=ratings)
+    actors = favourite_actors(user, prior=prior, ratings=ratings)
     return {
         "summary": summary,
         "histogram": histogram,

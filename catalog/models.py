@@ -6,6 +6,23 @@ from catalog.text import normalize
 
 HALF_STARS = [x / 2 for x in range(1, 11)]
 
+# Letters some sources spell with two ASCII letters (HetRec's "doris_doerrie" for Dörrie), where
+# unidecode writes one ("dorrie"): a name is keyed both ways, so both spellings find one person.
+_TWO_LETTER_SPELLINGS = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss", "æ": "ae", "Æ": "Ae",
+     "ø": "oe", "Ø": "Oe", "œ": "oe", "Œ": "Oe", "å": "aa", "Å": "Aa"}
+)
+
+
+def name_keys(name: str) -> set[str]:
+    """The normalised spellings under which a person's name is the same person: 'Alfonso Cuarón'
+    and 'Alfonso Cuaron' share 'alfonso cuaron'; 'Doris Dörrie' has 'doris dorrie' and 'doris doerrie';
+    'Brian De Palma' and 'Brian DePalma' share 'briandepalma'."""
+    keys = {normalize(name), normalize(name.translate(_TWO_LETTER_SPELLINGS))}
+    keys |= {key.replace(" ", "") for key in keys}
+    keys.discard("")
+    return keys
+
 
 class Genre(models.Model):
     name = models.CharField(max_length=64, unique=True)

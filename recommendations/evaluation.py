@@ -95,28 +95,11 @@ def load_release(path, metadata=()) -> TrainingData:
 
 
 def metadata_by_movie(movies, paths) -> dict:
-    """{MovieLens id: merged MetadataRecord} from metadata files, joined on the movies' TMDB/IMDb/
-    MovieLens ids (as import_metadata joins them); the first file that has a field provides it."""
-    from catalog.importers.metadata import SOURCES, MetadataRecord, detect_source
+    """{MovieLens id: merged MetadataRecord} from metadata files, joined through the movies' IMDb/TMDB
+    ids exactly as import_metadata joins them (catalog.importers.metadata.metadata_records)."""
+    from catalog.importers.metadata import metadata_records
 
-    merged: dict[int, MetadataRecord] = {}
-    for path in paths:
-        _, reader, key_field = SOURCES[detect_source(path)]
-        by_key = {}
-        for movie in movies:
-            key = getattr(movie, key_field)
-            if key is not None:
-                by_key.setdefault(key, movie.movielens_id)
-        for record in reader(Path(path)):
-            movielens_id = by_key.get(record.key)
-            if movielens_id is None:
-                continue
-            into = merged.setdefault(movielens_id, MetadataRecord(movielens_id))
-            into.synopsis = into.synopsis or record.synopsis
-            into.keywords = list(dict.fromkeys(into.keywords + record.keywords))
-            into.directors = list(dict.fromkeys(into.directors + record.directors))
-            into.actors = into.actors or record.actors
-    return merged
+    return metadata_records(paths, movies)
 
 
 def _rank_split(groups: np.ndarray, order_key: np.ndarray, train_share: float) -> np.ndarray:

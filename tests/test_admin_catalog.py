@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from catalog.models import Actor, CastMember, Director, Movie, Rating
 from catalog.selectors import search_movies
+from catalog.services import merge_people
 from tests.factories import make_genre, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +104,119 @@ def test_deleting_ratings_in_admin_updates_movie_statistics(staff_client):
     staff_client.post(reverse("admin:catalog_rating_delete", args=[rating.pk]), {"post": "yes"})
     movie.refresh_from_db()
     assert (movie.rating_count, movie.rating_mean) == (1, 3.0)
+
+
+# --- duplicates: warned before saving, merged without losing anything -----------------------------------
+def movie_form(**fields):
+    data = {"title": "", "alternative_titles": "", "year": "", "synopsis": "", "cast-TOTAL_FORMS": "0",
+            "cast-INITIAL_FORMS": "0", "cast-MIN_NUM_FORMS": "0", "cast-MAX_NUM_FORMS": "1000"}
+    return {**data, **fields}
+
+
+def test_admin_warns_before_saving_a_movie_with_the_same_title_and_year_and_saves_it_if_asked(staff_client):
+    dune = make_movie("Dune: Part Two", year=2024)
+    add = reverse("admin:catalog_movie_add")
+    response = staff_client.post(add, movie_form(title="Dune - Part Two", year="2024"))
+    assert response.status_code == 200 and Movie.objects.count() == 1
+    page = response.text
+    assert "This looks like a duplicate of" in page and reverse("admin:catalog_movie_change", args=[dune.pk]) in page
+    assert 'name="save_anyway"' in page
+    assert staff_client.post(add, movie_form(title="Dune: Part Two", year="2021")).status_code == 302  # another year
+    response = staff_client.post(add, movie_form(title="Dune: Part Two", year="2024", save_anyway="on"))
+    assert response.status_code == 302 and Movie.objects.filter(title="Dune: Part Two", year=2024).count() == 2
+
+
+def test_admin_names_the_movie_that_already_has_an_external_id(staff_client):
+    dune = make_movie("Dune: Part Two", year=2024, imdb_id="tt15239678")
+    response = staff_client.post(reverse("admin:catalog_movie_add"),
+                                 movie_form(title="Dune 2", year="2024", imdb_id="tt15239678", save_anyway="on"))
+    assert response.status_code == 200 and Movie.objects.count() == 1
+    assert "IMDb id tt15239678 already belongs to" in response.text
+    assert reverse("admin:catalog_movie_change", args=[dune.pk]) in response.text
+
+
+def test_likely_duplicate_filter_lists_movies_sharing_title_and_year(staff_client):
+    make_movie("Dune: Part Two", year=2024)
+    Movie.objects.create(title="Dune Part Two", year=2024)
+    make_movie("Dune", year=2021)
+    page = staff_client.get(reverse("admin:catalog_movie_changelist"), {"duplicates": "title-year"}).text
+    assert page.count("Dune Part Two") + page.count("Dune: Part Two") >= 2 and ">Dune<" not in page
+
+
+def test_merging_movies_moves_ratings_lists_credits_tags_and_history_without_losing_any(staff_client):
+    import datetime as dt
+
+    from catalog.models import NotInterested, Tag, WatchlistEntry
+    from recommendations.models import HistoryImport
+
+    keep = make_movie("Dune: Part Two", year=2024, genres=["Sci-Fi"], directors=["Denis Villeneuve"],
+                      actors=["Timothée Chalamet"])
+    twin = make_movie("Dune - Part Two", year=2024, genres=["Adventure"], directors=["Denis Villeneuve"],
+                      actors=["Zendaya", "Timothée Chalamet"], imdb_id="tt15239678", synopsis="Paul unites the Fremen.",
+                      alternative_titles="Dune : Deuxième partie")
+    both, only_twin, lister = make_user(), make_user(), make_user()
+    old, new = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc), dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)
+    Rating.objects.create(user=both, movie=keep, score=3.0, created_at=old, updated_at=old)
+    Rating.objects.create(user=both, movie=twin, score=4.5, created_at=new, updated_at=new)  # most recent: kept
+    Rating.objects.create(user=only_twin, movie=twin, score=2.0, created_at=old, updated_at=old)
+    WatchlistEntry.objects.create(user=lister, movie=keep)
+    WatchlistEntry.objects.create(user=lister, movie=twin)
+    NotInterested.objects.create(user=only_twin, movie=twin)
+    Tag.objects.create(user=both, movie=twin, tag="spice", created_at=new)
+    Tag.objects.create(user=both, movie=keep, tag="spice", created_at=old)
+    job = HistoryImport.objects.create(user=lister, source="letterboxd", filename="ratings.csv",
+                                       rows=[{"movie_id": twin.pk, "candidate_ids": [twin.pk, keep.pk]}])
+    changelist = reverse("admin:catalog_movie_changelist")
+    selected = {"action": "merge_selected", "_selected_action": [keep.pk, twin.pk]}
+
+    preview = staff_client.post(changelist, selected)
+    assert preview.status_code == 200 and "Merge 2 movies" in preview.text and 'name="keep"' in preview.text
+    assert Movie.objects.count() == 2  # nothing merged before confirming
+
+    response = staff_client.post(changelist, {**selected, "confirm": "yes", "keep": keep.pk})
+    assert response.status_code == 302
+    assert list(Movie.objects.all()) == [keep]
+    assert sorted(Rating.objects.values_list("user_id", "score")) == sorted([(both.pk, 4.5), (only_twin.pk, 2.0)])
+    assert Rating.objects.get(user=both).updated_at == new
+    assert list(WatchlistEntry.objects.values_list("user_id", "movie_id")) == [(lister.pk, keep.pk)]
+    assert list(NotInterested.objects.values_list("user_id", "movie_id")) == [(only_twin.pk, keep.pk)]
+    assert list(Tag.objects.values_list("movie_id", "tag")) == [(keep.pk, "spice")]
+    keep.refresh_from_db()
+    assert sorted(keep.genres.values_list("name", flat=True)) == ["Adventure", "Sci-Fi"]
+    assert list(keep.directors.values_list("name", flat=True)) == ["Denis Villeneuve"]
+    assert [(c.actor.name, c.order) for c in keep.cast.order_by("order")] == [("Timothée Chalamet", 0), ("Zendaya", 0)]
+    assert (keep.imdb_id, keep.synopsis, keep.alternative_titles) == (
+        "tt15239678", "Paul unites the Fremen.", "Dune : Deuxième partie")  # "Dune - Part Two" is the same title
+    assert (keep.rating_count, keep.rating_mean) == (2, 3.25)
+    job.refresh_from_db()
+    assert job.rows == [{"movie_id": keep.pk, "candidate_ids": [keep.pk]}]
+    assert keep in search_movies("dune part two") and keep in search_movies("deuxieme partie")
+
+
+def test_merging_people_moves_every_credit_and_keeps_the_best_billing(staff_client):
+    gravity = make_movie("Gravity", year=2013, directors=["Alfonso Cuaron"], actors=["Sandra Bullock"])
+    roma = make_movie("Roma", year=2018, directors=["Alfonso Cuarón"])
+    children = make_movie("Children of Men", year=2006, directors=["Alfonso Cuaron", "Alfonso Cuarón"])
+    accented, plain = Director.objects.get(name="Alfonso Cuarón"), Director.objects.get(name="Alfonso Cuaron")
+    page = staff_client.get(reverse("admin:catalog_director_changelist"), {"duplicates": "name"}).text
+    assert "Alfonso Cuarón" in page and "Alfonso Cuaron" in page
+
+    staff_client.post(reverse("admin:catalog_director_changelist"), {
+        "action": "merge_selected", "_selected_action": [accented.pk, plain.pk], "confirm": "yes", "keep": accented.pk})
+
+    assert list(Director.objects.values_list("name", flat=True)) == ["Alfonso Cuarón"]
+    assert sorted(accented.movies.values_list("title", flat=True)) == ["Children of Men", "Gravity", "Roma"]
+    assert children.directors.count() == 1 and roma.directors.count() == 1 and gravity.directors.count() == 1
+
+    first, second = Actor.objects.create(name="Sandra Bullock "), Actor.objects.get(name="Sandra Bullock")
+    CastMember.objects.create(movie=gravity, actor=first, order=3)
+    merge_people(first, [second])
+    assert [(c.actor_id, c.order) for c in CastMember.objects.filter(movie=gravity)] == [(first.pk, 0)]
+
+
+def test_admin_warns_before_saving_a_person_whose_name_differs_only_by_accents(staff_client):
+    Director.objects.create(name="Alfonso Cuarón")
+    add = reverse("admin:catalog_director_add")
+    response = staff_client.post(add, {"name": "Alfonso Cuaron"})
+    assert response.status_code == 200 and "This looks like a duplicate of" in response.text
+    assert staff_client.post(add, {"name": "Alfonso Cuaron", "save_anyway": "on"}).status_code == 302

@@ -1,4 +1,5 @@
-"""Write the demo catalogue and its simulated users and ratings to the database (idempotently)."""
+"""Write the demo catalogue and its simulated users and ratings to the database (idempotently),
+and remove it again before real data moves in."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from catalog.demo.catalogue import DemoFilm, load_films
 from catalog.demo.simulation import DEFAULT_SEED, DEFAULT_USERS, SimulatedRatings, simulate
-from catalog.models import Actor, CastMember, Director, Genre, Movie, Rating
+from catalog.models import Actor, CastMember, Director, Genre, Movie, NotInterested, Rating, Tag, WatchlistEntry
 from catalog.services import refresh_movie_stats
 from catalog.text import normalize
 
@@ -193,3 +194,88 @@ def _ensure_ratings(simulation, films, movie_ids, user_ids, bar) -> int:
     if not batches:
         bar.update()
     return len(to_create)
+
+
+# --- removal -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DemoFootprint:
+    """What of the demo catalogue a database holds."""
+
+    users: int
+    ratings: int
+    movies: int
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.movies)
+
+    def __str__(self) -> str:
+        return (f"{self.movies:,} demo films, {self.users:,} simulated users and their {self.ratings:,} "
+                "simulated ratings")
+
+
+def _demo_only_movie_ids() -> set[int]:
+    """Films the demo catalogue created: a demo film's title, year and synopsis (written for the
+    demo), and no MovieLens, IMDb or TMDB id (a film real data brought, or a demo film a later
+    import adopted, has one). A staff-made film of the same title has its own synopsis."""
+    fingerprints = {(film.title, film.year, film.synopsis) for film in load_films()}
+    candidates = Movie.objects.filter(
+        title__in={title for title, _, _ in fingerprints}, movielens_id=None, imdb_id=None, tmdb_id=None
+    ).values_list("pk", "title", "year", "synopsis")
+    return {pk for pk, *fingerprint in candidates if tuple(fingerprint) in fingerprints}
+
+
+def demo_footprint() -> DemoFootprint:
+    User = get_user_model()
+    simulated = User.objects.filter(source=User.Source.SIMULATED)
+    return DemoFootprint(users=simulated.count(), ratings=Rating.objects.filter(user__in=simulated).count(),
+                         movies=len(_demo_only_movie_ids()))
+
+
+@dataclass(frozen=True)
+class DemoRemovalSummary:
+    users: int
+    ratings: int
+    movies: int
+    people: int
+    kept_movies: int
+
+    def __str__(self) -> str:
+        text = (f"Removed the demo catalogue: {self.users:,} simulated users, their {self.ratings:,} ratings, "
+                f"{self.movies:,} demo-only films and {self.people:,} people credited only in them.")
+        if self.kept_movies:
+            text += (f" Kept {self.kept_movies:,} demo films that site users rated, listed or tagged "
+                     "(their ratings are theirs).")
+        return text
+
+
+@transaction.atomic
+def remove_demo_catalogue() -> DemoRemovalSummary:
+    """Remove the simulated users with everything that is theirs (ratings, tags, lists), the films
+    only the demo brought, and the demo's people left without films; nothing else.
+
+    A demo film that a site user rated, listed or tagged stays (with the user's data), and so do
+    films and people that real data or staff brought, and genres.
+    """
+    User = get_user_model()
+    simulated = User.objects.filter(source=User.Source.SIMULATED)
+    ratings = Rating.objects.filter(user__in=simulated).count()
+    demo_movies = _demo_only_movie_ids()
+    used = set()
+    for model in (Rating, WatchlistEntry, NotInterested, Tag):
+        used |= set(model.objects.filter(movie_id__in=demo_movies).exclude(user__source=User.Source.SIMULATED)
+                    .values_list("movie_id", flat=True))
+    removable = sorted(demo_movies - used)
+    demo_people = {model: {name for film in load_films() for name in getattr(film, attribute)}
+                   for model, attribute in ((Director, "directors"), (Actor, "cast"))}
+    credited = {Director: set(Director.objects.filter(movies__in=removable).values_list("pk", flat=True)),
+                Actor: set(Actor.objects.filter(movies__in=removable).values_list("pk", flat=True))}
+    users = simulated.count()
+    simulated.delete()
+    Movie.objects.filter(pk__in=removable).delete()
+    people = 0
+    for model, pks in credited.items():
+        orphans = model.objects.filter(pk__in=pks, name__in=demo_people[model], movies__isnull=True)
+        people += orphans.delete()[1].get(model._meta.label, 0)
+    refresh_movie_stats()
+    return DemoRemovalSummary(users=users, ratings=ratings, movies=len(removable), people=people,
+                              kept_movies=len(demo_movies) - len(removable))
