@@ -214,7 +214,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["movierec.api.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "movierec.api.Pagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "movierec.api.api_exception_handler",

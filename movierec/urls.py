@@ -15,5 +15,8 @@ urlpatterns = [
     path("", include("accounts.taste_urls")),
 ]
 
-# Unknown addresses under /api/ answer with the API's JSON error body.
+# Errors under /api/ answer with the API's JSON error body; elsewhere with the site's own pages.
+handler400 = "movierec.api.bad_request"
+handler403 = "movierec.api.permission_denied"
 handler404 = "movierec.api.not_found"
+handler500 = "movierec.api.server_error"
