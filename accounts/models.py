@@ -61,5 +61,16 @@ class User(AbstractUser):
     def is_imported(self) -> bool:
         return self.source != self.Source.SITE
 
+    def save(self, *args, **kwargs):
+        """Saving a new password (set_password, whatever the path) revokes every API token.
+
+        Only a real change: Django's hash upgrade on sign-in saves the password without
+        set_password's marker, so it revokes nothing.
+        """
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            self.auth_token_set.all().delete()
+
     def __str__(self):
         return self.email or self.username

@@ -1,7 +1,12 @@
 """Read-only queries about a user's account and activity."""
 from django.db.models import Avg, Count
+from django.utils import timezone
+from knox.models import AuthToken
 
 from catalog.models import NotInterested, Rating, WatchlistEntry
+
+# How many characters of a token the profile page shows, so a user can tell their tokens apart.
+TOKEN_SHOWN_CHARACTERS = 8
 
 
 def user_activity(user, *, recent=10) -> dict:
@@ -17,6 +22,15 @@ def user_activity(user, *, recent=10) -> dict:
         "watchlist_count": WatchlistEntry.objects.filter(user=user).count(),
         "not_interested_count": NotInterested.objects.filter(user=user).count(),
     }
+
+
+def api_tokens(user) -> list[dict]:
+    """The user's live API tokens, newest first: the start of each, when it was issued and expires."""
+    tokens = AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created", "-pk")
+    return [
+        {"digest": t.digest, "starts_with": t.token_key[:TOKEN_SHOWN_CHARACTERS], "created": t.created, "expiry": t.expiry}
+        for t in tokens
+    ]
 
 
 def _movie_reference(movie) -> dict:

@@ -11,7 +11,8 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`. Shown only this once.")
+    expiry = serializers.DateTimeField(help_text="When the token stops working; sign in again then.")
 
 
 class ProfileSerializer(serializers.ModelSerializer):

@@ -6,6 +6,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
+    path("tokens/revoke/", views.revoke_tokens, name="revoke_tokens"),
     path("export/", views.export_data, name="export"),
     path("delete/", views.delete_account, name="delete"),
 ]

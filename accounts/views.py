@@ -7,8 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import DeleteAccountForm, ProfileForm
@@ -28,8 +29,22 @@ def profile(request):
         request.user.refresh_from_db()
     else:
         form = ProfileForm(instance=request.user)
-    context = {"form": form, **selectors.user_activity(request.user)}
+    context = {"form": form, "api_tokens": selectors.api_tokens(request.user), **selectors.user_activity(request.user)}
     return render(request, "accounts/profile.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def revoke_tokens(request):
+    """Revoke one API token (the form's ``token``, its digest) or, with ``all``, every one."""
+    digest = None if request.POST.get("all") else request.POST.get("token", "")
+    revoked = services.revoke_api_tokens(user=request.user, digest=digest)
+    if revoked:
+        messages.success(request, f"{revoked} API token{'s' if revoked != 1 else ''} revoked: programs using "
+                                  f"{'them' if revoked != 1 else 'it'} must sign in again.")
+    else:
+        messages.info(request, "That token was already revoked or had expired.")
+    return redirect(f"{reverse('accounts:profile')}#api-tokens")
 
 
 @login_required

@@ -316,3 +316,95 @@ def test_staff_reach_the_admin(staff_client):
 
     assert response.status_code == 200
     assert b"/admin/accounts/user/" in response.content
+
+
+# --- API tokens on the profile -------------------------------------------------------------------
+
+
+def token_works(token) -> bool:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api.get("/api/v1/me/").status_code == 200
+
+
+def test_profile_lists_live_api_tokens_by_their_first_characters_only(client, alice, bob):
+    from datetime import timedelta
+
+    from knox.models import AuthToken
+
+    from accounts.services import issue_api_token
+
+    _, older = issue_api_token(user=alice)
+    _, newer = issue_api_token(user=alice)
+    expired, expired_token = issue_api_token(user=alice)
+    AuthToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(minutes=1))
+    _, bobs = issue_api_token(user=bob)
+
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    assert f"<code>{newer[:8]}…</code>" in html and f"<code>{older[:8]}…</code>" in html
+    assert html.index(newer[:8]) < html.index(older[:8]), "newest first"
+    for secret in (older, newer):
+        assert secret not in html, "the page never shows a whole token"
+    assert expired_token[:8] not in html
+    assert bobs[:8] not in html
+    assert "Revoke all 2 tokens" in html
+
+
+def test_profile_without_tokens_says_so(client, alice):
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    assert "No program holds a token for your account." in html
+
+
+def test_revoking_a_token_from_the_profile_stops_it_and_no_other(client, alice):
+    from knox.models import AuthToken
+
+    from accounts.services import issue_api_token
+
+    revoked, revoked_token = issue_api_token(user=alice)
+    _, kept_token = issue_api_token(user=alice)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"token": revoked.digest}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("accounts:profile") + "#api-tokens"
+    assert "1 API token revoked" in response.content.decode()
+    assert not token_works(revoked_token)
+    assert token_works(kept_token)
+    assert AuthToken.objects.filter(user=alice).count() == 1
+
+
+def test_revoke_all_stops_every_token_of_the_user_only(client, alice, bob):
+    from accounts.services import issue_api_token
+
+    mine = [issue_api_token(user=alice)[1] for _ in range(3)]
+    _, bobs = issue_api_token(user=bob)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"all": "1"}, follow=True)
+
+    assert "3 API tokens revoked" in response.content.decode()
+    assert not any(token_works(token) for token in mine)
+    assert token_works(bobs)
+
+
+def test_a_user_cannot_revoke_someone_elses_token(client, alice, bob):
+    from accounts.services import issue_api_token
+
+    bobs_row, bobs = issue_api_token(user=bob)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"token": bobs_row.digest}, follow=True)
+
+    assert "already revoked or had expired" in response.content.decode()
+    assert token_works(bobs)
+
+
+def test_revoking_needs_a_post_and_a_signed_in_user(client, bob):
+    from accounts.services import issue_api_token
+
+    row, token = issue_api_token(user=bob)
+
+    assert client.get(reverse("accounts:revoke_tokens"), {"token": row.digest}).status_code in (302, 405)
+    assert client.post(reverse("accounts:revoke_tokens"), {"all": "1"}).url.startswith(reverse("account_login"))
+    assert token_works(token)

@@ -17,10 +17,10 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import CHECKS as CHECK_REGISTRY
 from schemathesis.checks import load_all_checks
 
+from accounts.services import issue_api_token
 from catalog.models import Movie
 from recommendations import services
 from tests.factories import make_movie, make_rating, make_user
@@ -144,13 +144,11 @@ def test_api_answers_anonymous_clients_as_documented(case):
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_api_answers_signed_in_clients_as_documented(case, fan):
-    # A fresh token when a generated request signed out (deleted it) before this one.
-    token, _ = Token.objects.get_or_create(user=fan)
-    case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=CHECKS)
+    # A fresh token each time: a generated request may have signed out (revoked its token).
+    case.call_and_validate(headers={"Authorization": f"Token {issue_api_token(user=fan)[1]}"}, checks=CHECKS)
 
 
 @hostile_schema.parametrize()
 @FUZZ_SETTINGS
 def test_api_answers_hostile_json_bodies_as_documented(case, fan):
-    token, _ = Token.objects.get_or_create(user=fan)
-    case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Token {issue_api_token(user=fan)[1]}"}, checks=CHECKS)
