@@ -1,7 +1,12 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 from movierec import views
+
+# Staff sign in through allauth's login, with its failed-login rate limit, like everyone else;
+# the admin's own login form (which has no limit) is never shown.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -195,3 +195,68 @@ def test_account_pages_use_the_site_layout(client):
     assert [t.name for t in response.templates][:1] == ["account/login.html"]
     assert "base.html" in [t.name for t in response.templates]
     assert re.search(r"<title>\s*Sign In\s*· movierec</title>", response.content.decode())
+
+
+# --- Staff sign in through the same throttled flow -------------------------------------------
+
+
+def test_the_admin_login_sends_staff_to_the_sites_login(client):
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response.url == reverse("account_login") + "?next=%2Fadmin%2F"
+
+
+def test_posting_credentials_to_the_admin_login_signs_nobody_in(client):
+    make_user("staff@example.com", is_staff=True)
+
+    response = client.post("/admin/login/", {"username": "staff@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+    assert logged_in_user_id(client) is None
+
+
+def test_fifteen_wrong_admin_passwords_then_the_right_one_hit_the_rate_limit(client):
+    make_user("staff@example.com", is_staff=True, is_superuser=True)
+    login_page = client.get("/admin/login/?next=/admin/").url
+
+    for attempt in range(15):
+        client.post(login_page, {"login": "staff@example.com", "password": f"guess {attempt}"})
+    response = client.post(login_page, {"login": "staff@example.com", "password": DEFAULT_PASSWORD})
+
+    assert "Too many failed login attempts" in response.content.decode()
+    assert logged_in_user_id(client) is None
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_signed_in_on_the_site_reach_the_admin_and_others_are_refused(client):
+    staff = make_user("staff@example.com", is_staff=True)
+    response = client.post(reverse("account_login") + "?next=/admin/", {"login": staff.email, "password": DEFAULT_PASSWORD})
+    assert response.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+    client.force_login(make_user("visitor@example.com"))
+    assert client.get("/admin/login/?next=/admin/").status_code == 403
+
+
+def test_the_admin_index_has_one_accounts_section(client):
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+
+    sections = re.findall(r'class="section"[^>]*>([^<]+)<', client.get("/admin/").content.decode())
+
+    assert sections.count("Accounts") == 1
+    assert len(sections) == len(set(sections))
+
+
+def test_the_user_admin_shows_email_addresses_and_api_tokens_inline(client):
+    from accounts.services import issue_api_token
+
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+    reader = make_user("reader@example.com")
+    _, token = issue_api_token(user=reader)
+
+    html = client.get(f"/admin/accounts/user/{reader.pk}/change/").content.decode()
+
+    assert "reader@example.com" in html and "Verified" in html
+    assert f"{token[:8]}…" in html and token not in html
