@@ -72,3 +72,6 @@ class UserAdmin(DjangoUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
     inlines = [EmailAddressInline, ApiTokenInline]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # adding a user asks for email and password only
