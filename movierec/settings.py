@@ -179,6 +179,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "movierec <noreply@movierec.local>")
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------
+# Database sessions that record their user, so deleting an account deletes its sessions.
+SESSION_ENGINE = "accounts.sessions"
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -261,6 +263,8 @@ MOVIELENS_CACHE_DIR = Path(os.environ.get("MOVIELENS_CACHE_DIR", BASE_DIR / ".ca
 
 # --- Recommendations -------------------------------------------------------------------------
 RECOMMENDER_ARTIFACT_DIR = os.environ.get("RECOMMENDER_ARTIFACT_DIR", "models")
+# After each publish, only the current version and this many earlier servable ones keep their artifacts.
+RECOMMENDER_ROLLBACK_VERSIONS = int(os.environ.get("RECOMMENDER_ROLLBACK_VERSIONS", "3"))
 RECOMMENDER_REFIT_MIN_NEW_RATINGS = int(os.environ.get("RECOMMENDER_REFIT_MIN_NEW_RATINGS", "500"))
 # Cached top-N per user in Redis (keys carry the model version; old versions expire).
 RECOMMENDER_CACHE_TOP_N = int(os.environ.get("RECOMMENDER_CACHE_TOP_N", "60"))

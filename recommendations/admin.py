@@ -1,4 +1,5 @@
 """Staff model page: fitted versions with their metrics, the cache state, refit and roll back."""
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
@@ -50,6 +51,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"v{version.pk} is {version.get_status_display()}: only a ready or published fit can serve.",
                 messages.ERROR,
+            )
+            return
+        if not version.artifact:
+            self.message_user(
+                request, f"v{version.pk}'s artifact was pruned: only the current version and the "
+                f"{settings.RECOMMENDER_ROLLBACK_VERSIONS} servable fits before it are kept.", messages.ERROR,
             )
             return
         tasks.request_rollback(version)

@@ -1,5 +1,6 @@
 """Accounts: the profile page, "download my data", "delete my account", and the user admin."""
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -62,7 +63,7 @@ def test_profile_saves_optional_demographics(client, alice):
 
 
 def test_profile_fields_can_all_be_left_blank(client, alice):
-    update_profile(user=alice, birth_year=1990, occupation="nurse")
+    update_profile(user=alice, birth_year=1990, occupation="healthcare")
 
     response = client.post(reverse("accounts:profile"), {"birth_year": "", "gender": "", "occupation": "", "country": ""})
 
@@ -73,17 +74,17 @@ def test_profile_fields_can_all_be_left_blank(client, alice):
 
 @pytest.mark.parametrize("birth_year", ["1850", str(timezone.now().year + 1), "nineteen"])
 def test_profile_with_an_invalid_birth_year_shows_an_error_and_saves_nothing(client, alice, birth_year):
-    update_profile(user=alice, birth_year=1980, occupation="nurse")
+    update_profile(user=alice, birth_year=1980, occupation="healthcare")
 
     response = client.post(
         reverse("accounts:profile"),
-        {"birth_year": birth_year, "gender": "M", "occupation": "pilot", "country": "Chile"},
+        {"birth_year": birth_year, "gender": "M", "occupation": "technician", "country": "Chile"},
     )
 
     assert response.status_code == 400
     assert response.context["form"].errors["birth_year"]
     alice.refresh_from_db()
-    assert (alice.birth_year, alice.gender, alice.occupation, alice.country) == (1980, "", "nurse", "")
+    assert (alice.birth_year, alice.gender, alice.occupation, alice.country) == (1980, "", "healthcare", "")
 
 
 def test_update_profile_service_rejects_an_implausible_birth_year(alice):
@@ -408,3 +409,59 @@ def test_revoking_needs_a_post_and_a_signed_in_user(client, bob):
     assert client.get(reverse("accounts:revoke_tokens"), {"token": row.digest}).status_code in (302, 405)
     assert client.post(reverse("accounts:revoke_tokens"), {"all": "1"}).url.startswith(reverse("account_login"))
     assert token_works(token)
+
+
+# --- Occupation from a list; birth year bounded in the form -------------------------------------------
+
+
+def test_profile_offers_occupations_from_a_list(client, alice):
+    form = client.get(reverse("accounts:profile")).context["form"]
+
+    values = [value for value, _ in form.fields["occupation"].choices]
+    assert values[0] == "" and "programmer" in values and "librarian" in values
+    assert len(values) == 21
+
+
+def test_profile_refuses_an_occupation_not_on_the_list(client, alice):
+    response = client.post(reverse("accounts:profile"), {"birth_year": "", "gender": "", "occupation": "secret-job", "country": ""})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["occupation"]
+    alice.refresh_from_db()
+    assert alice.occupation == ""
+
+
+def test_an_occupation_typed_before_the_list_is_kept_when_saving_other_fields(client, alice):
+    User.objects.filter(pk=alice.pk).update(occupation="luthier")
+
+    page = client.get(reverse("accounts:profile")).content.decode()
+    response = client.post(reverse("accounts:profile"), {"birth_year": "1980", "gender": "", "occupation": "luthier", "country": ""})
+
+    assert '<option value="luthier" selected>luthier</option>' in page
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.occupation, alice.birth_year) == ("luthier", 1980)
+
+
+def test_the_api_refuses_an_occupation_not_on_the_list(alice):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(alice)
+
+    refused = api.patch("/api/v1/me/", {"occupation": "secret-job", "country": "Peru"}, format="json")
+    accepted = api.patch("/api/v1/me/", {"occupation": "writer"}, format="json")
+
+    assert refused.status_code == 400 and list(refused.json()["error"]["fields"]) == ["occupation"]
+    assert accepted.status_code == 200
+    alice.refresh_from_db()
+    assert (alice.occupation, alice.country) == ("writer", "")
+
+
+def test_the_birth_year_box_allows_only_1900_to_this_year(client, alice):
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    field = re.search(r'<input[^>]*name="birth_year"[^>]*>', html).group(0)
+    assert 'type="number"' in field
+    assert 'min="1900"' in field
+    assert f'max="{timezone.now().year}"' in field
