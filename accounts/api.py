@@ -134,7 +134,8 @@ class DeleteAccount(APIView):
 
     @extend_schema(
         summary="Delete my account, ratings and lists for good",
-        description="Confirmed by typing the current password or the account's email address, as on the site.",
+        description="Confirmed with the current password, as on the site (attempts are rate-limited). An "
+        "account without a password is deleted from the website, which confirms by an emailed link.",
         request=DeleteAccountSerializer,
         responses={204: OpenApiResponse(description="Account deleted.")},
         tags=["me"],
@@ -142,7 +143,11 @@ class DeleteAccount(APIView):
     def post(self, request):
         payload = DeleteAccountSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        form = DeleteAccountForm(data=payload.validated_data, user=request.user)
+        if not request.user.has_usable_password():
+            raise serializers.ValidationError({"confirmation": [
+                "This account has no password: delete it on the website's profile page, which emails you a "
+                "confirmation link."]})
+        form = DeleteAccountForm(data=payload.validated_data, user=request.user, request=request._request)
         if not form.is_valid():
             raise serializers.ValidationError(
                 {field: [error["message"] for error in errors] for field, errors in form.errors.get_json_data().items()}

@@ -4,6 +4,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from catalog.models import NotInterested, Rating, WatchlistEntry
+from recommendations.models import HistoryImport
 
 # How many characters of a token the profile page shows, so a user can tell their tokens apart.
 TOKEN_SHOWN_CHARACTERS = 8
@@ -79,4 +80,19 @@ def export_user_data(user) -> dict:
         ],
         "watchlist": _list_entries(WatchlistEntry, user),
         "not_interested": _list_entries(NotInterested, user),
+        "history_imports": [
+            {
+                "source": run.source,
+                "filename": run.filename,
+                "status": run.status,
+                "created_at": run.created_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "rows_to_apply": run.total,
+                "ratings_saved": run.ratings_saved,
+                "watchlist_saved": run.watchlist_saved,
+                "error": run.error,
+                "rows": run.rows,
+            }
+            for run in HistoryImport.objects.filter(user=user).order_by("created_at", "id")
+        ],
     }

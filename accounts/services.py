@@ -2,8 +2,10 @@
 import logging
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -11,6 +13,9 @@ from catalog.models import Rating
 from catalog.services import refresh_movie_stats
 
 logger = logging.getLogger(__name__)
+
+DELETION_LINK_SALT = "accounts.delete-account"
+DELETION_LINK_MAX_AGE = 3600  # seconds a deletion link stays valid
 
 PROFILE_FIELDS = ("birth_year", "gender", "occupation", "country")
 
@@ -77,6 +82,28 @@ def delete_account(*, user) -> None:
     user.delete()
     refresh_movie_stats(rated_movie_ids)
     transaction.on_commit(lambda: forget_cached_recommendations(user_id))
+
+
+def send_account_deletion_link(request, *, user) -> None:
+    """Email the user a link that confirms deleting their account (for accounts without a password).
+
+    The link carries the user's id, signed and timed: it works for an hour, and only for the
+    same user signed in (accounts.views.confirm_delete_account checks both).
+    """
+    from allauth.account.adapter import get_adapter
+
+    token = signing.dumps(user.pk, salt=DELETION_LINK_SALT)
+    url = request.build_absolute_uri(reverse("accounts:confirm_delete", args=[token]))
+    get_adapter(request).send_mail("account/email/delete_account", user.email,
+                                   {"user": user, "delete_url": url, "request": request})
+
+
+def user_id_of_deletion_link(token: str) -> int | None:
+    """The user id a deletion link was made for, or None when it is forged or older than an hour."""
+    try:
+        return signing.loads(token, salt=DELETION_LINK_SALT, max_age=DELETION_LINK_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired is one too
+        return None
 
 
 def forget_cached_recommendations(user_id: int) -> None:

@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
@@ -202,6 +203,13 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------
+
+
+class TokenScheme(KnoxTokenScheme):
+    """API tokens (knox) keep the security scheme name they had before knox: ``tokenAuth``."""
+
+    name = "tokenAuth"
+    priority = 1
 
 
 def add_error_responses(result, generator, request, public):

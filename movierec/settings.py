@@ -197,8 +197,14 @@ ACCOUNT_RATE_LIMITS = {
 }
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # A duplicate sign-up email is answered with a form error, as the product asks, at the price of
-# revealing that the address has an account (allauth's default hides it).
+# revealing that the address has an account (allauth's default hides it). The password reset
+# form never reveals it (accounts.forms.ResetPasswordForm).
 ACCOUNT_PREVENT_ENUMERATION = False
+ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
+# Confirming the email address (in the browser that signed up) signs the new user in.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# ...and takes them to the onboarding (tell us your tastes) first.
+ACCOUNT_SIGNUP_REDIRECT_URL = "onboarding:start"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[movierec] "
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 

@@ -170,6 +170,20 @@ def test_export_requires_login(client):
     assert response.url.startswith(reverse("account_login"))
 
 
+def test_export_includes_the_users_history_imports_with_their_rows(client, alice, bob):
+    from recommendations.models import HistoryImport
+
+    rows = [{"title": "Alien", "year": 1979, "rating": 4.5, "movie_id": None}]
+    HistoryImport.objects.create(user=alice, source="letterboxd", filename="letterboxd.zip", rows=rows, total=1)
+    HistoryImport.objects.create(user=bob, source="imdb", filename="bobs.csv", rows=[])
+
+    data = json.loads(client.get(reverse("accounts:export")).content)
+
+    assert [(i["source"], i["filename"], i["status"], i["rows"]) for i in data["history_imports"]] == [
+        ("letterboxd", "letterboxd.zip", "preview", rows)
+    ]
+
+
 def test_export_includes_the_users_tags(alice, movies):
     Tag.objects.create(user=alice, movie=movies[0], tag="mafia", created_at=timezone.now())
 
@@ -227,11 +241,94 @@ def test_delete_removes_the_user_their_ratings_and_lists_keeps_others_and_update
     assert (amelie.rating_count, amelie.rating_mean) == (0, 0.0)
 
 
-def test_delete_can_be_confirmed_by_typing_the_email(client, alice):
-    response = client.post(reverse("accounts:delete"), {"confirmation": "  Alice@Example.com "})
+@pytest.mark.parametrize("typed", ["alice@example.com", "  Alice@Example.com "])
+def test_typing_the_email_does_not_delete_the_account(client, alice, typed):
+    response = client.post(reverse("accounts:delete"), {"confirmation": typed})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["confirmation"] == ["That is not your current password."]
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_the_api_does_not_delete_an_account_for_its_email_either(alice):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(alice)
+
+    response = api.post("/api/v1/me/delete/", {"confirmation": "alice@example.com"}, format="json")
+
+    assert response.status_code == 400
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_guessing_the_password_on_the_delete_form_is_rate_limited(client, alice):
+    for attempt in range(10):
+        client.post(reverse("accounts:delete"), {"confirmation": f"guess {attempt}"})
+
+    response = client.post(reverse("accounts:delete"), {"confirmation": DEFAULT_PASSWORD})
+
+    assert response.status_code == 400
+    assert "Too many attempts" in response.content.decode()
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+@pytest.fixture
+def passwordless(client):
+    """An account staff created without a password, signed in (say, after a password reset was never done)."""
+    user = make_user("nopass@example.com")
+    user.set_unusable_password()
+    user.save()
+    client.force_login(user)
+    return user
+
+
+def confirmation_link(message) -> str:
+    import re as regex
+
+    return regex.search(r"https?://testserver(/accounts/delete/confirm/\S+/)", message.body).group(1)
+
+
+def test_an_account_without_a_password_is_deleted_through_an_emailed_link(client, passwordless, mailoutbox, movies):
+    make_rating(passwordless, movies[0], 4.0)
+    page = client.get(reverse("accounts:delete")).content.decode()
+    assert "Email me the confirmation link" in page and 'name="confirmation"' not in page
+
+    client.post(reverse("accounts:delete"))
+    assert User.objects.filter(pk=passwordless.pk).exists(), "asking for the link deletes nothing"
+    assert [m.to for m in mailoutbox] == [["nopass@example.com"]]
+    link = confirmation_link(mailoutbox[0])
+    assert client.get(link).status_code == 200
+    assert User.objects.filter(pk=passwordless.pk).exists(), "opening the link deletes nothing"
+
+    response = client.post(link)
 
     assert response.status_code == 302
-    assert not User.objects.filter(pk=alice.pk).exists()
+    assert not User.objects.filter(pk=passwordless.pk).exists()
+    assert not Rating.objects.filter(user_id=passwordless.pk).exists()
+
+
+def test_a_deletion_link_works_only_for_its_own_account_and_for_an_hour(client, passwordless, mailoutbox, bob):
+    import time
+
+    from django.core import signing
+
+    from accounts.services import DELETION_LINK_SALT
+
+    class SignedAnHourAgo(signing.TimestampSigner):
+        def timestamp(self):
+            return signing.b62_encode(int(time.time()) - 3601)
+
+    client.post(reverse("accounts:delete"))
+    link = confirmation_link(mailoutbox[0])
+    stale = reverse("accounts:confirm_delete", args=[SignedAnHourAgo(salt=DELETION_LINK_SALT).sign_object(passwordless.pk)])
+    forged = reverse("accounts:confirm_delete", args=[f"{passwordless.pk}:forged:signature"])
+
+    for refused in (stale, forged):
+        assert client.post(refused).status_code == 400
+    client.force_login(bob)
+    assert client.post(link).status_code == 400, "bob cannot use the link sent to another account"
+    assert User.objects.filter(pk=passwordless.pk).exists() and User.objects.filter(pk=bob.pk).exists()
 
 
 def test_delete_account_service_refreshes_stats_of_every_movie_the_user_rated(alice, movies):
