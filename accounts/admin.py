@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.selectors import TOKEN_SHOWN_CHARACTERS
 
 # allauth's email addresses and knox's tokens are edited on their user's page instead of in
@@ -39,7 +39,7 @@ class EmailAddressInline(admin.TabularInline):
 class ApiTokenInline(admin.TabularInline):
     """The user's API tokens; deleting one here revokes it."""
 
-    model = AuthToken
+    model = ApiToken
     fields = ("starts_with", "created", "expiry")
     readonly_fields = fields
     extra = 0

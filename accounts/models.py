@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from knox.models import AuthToken
 
 
 class MovierecUserManager(UserManager):
@@ -120,3 +121,14 @@ class UserSession(AbstractBaseSession):
         from accounts.sessions import SessionStore
 
         return SessionStore
+
+
+class ApiToken(AuthToken):
+    """knox's API token, named by its first characters (knox's own name shows its digest)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"token {self.token_key[:8]}…"

@@ -13,6 +13,7 @@ from accounts.services import issue_api_token
 from recommendations import cache, services
 from recommendations.dataset import load_training_data, user_feature_names
 from recommendations.models import ModelVersion
+from tests.conftest import TEST_RUN_PREFIX
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_user
 from tests.pipeline_data import FAST_FIT, make_taste_catalogue
 
@@ -38,16 +39,18 @@ def test_deleting_an_account_deletes_its_cached_lists_of_every_version_at_once(
     for version in [*map(str, versions), cache.NO_MODEL]:
         cache.cache.set(cache.list_key(version, alice.pk), [{"movie_id": movie.pk}], timeout=3600)
         cache.cache.set(cache.list_key(version, bob.pk), [{"movie_id": movie.pk}], timeout=3600)
-    alices_keys = [key for key in redis_cache.scan_iter(match=f"*rec:v*:u{alice.pk}")]
-    assert len(alices_keys) == 4
+    def keys_of(user):  # this test run's keys only: other runs share Redis db 14
+        return list(redis_cache.scan_iter(match=f"{TEST_RUN_PREFIX}:*rec:v*:u{user.pk}"))
+
+    assert len(keys_of(alice)) == 4
 
     log_in(client, "alice@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:delete"), {"confirmation": DEFAULT_PASSWORD})
 
     assert response.status_code == 302
-    assert list(redis_cache.scan_iter(match=f"*rec:v*:u{alice.pk}")) == []
-    assert len(list(redis_cache.scan_iter(match=f"*rec:v*:u{bob.pk}"))) == 4, "other users' lists stay"
+    assert keys_of(alice) == []
+    assert len(keys_of(bob)) == 4, "other users' lists stay"
 
 
 # --- Sessions and tokens -------------------------------------------------------------------------------

@@ -132,6 +132,10 @@ def test_profile_lists_and_revokes_api_tokens(live_server, browser_page, transac
     assert page.locator(".token-table tbody tr").count() == 1
     assert page.locator(".token-table code").inner_text() == f"{script[:8]}…"
 
+    page.get_by_role("link", name="Delete my account").click()
+    assert page.get_by_label("Your current password").is_visible()
+    shoot(page, "delete_account")
+
 
 @pytest.mark.browser
 def test_the_staff_model_page_fits_1366_pixels_under_the_content_security_policy(
@@ -159,6 +163,13 @@ def test_the_staff_model_page_fits_1366_pixels_under_the_content_security_policy
     assert table["x"] + table["width"] <= DESKTOP["width"], "every column is on screen"
     assert page.locator("#result_list th.column-error_summary").is_visible()
     assert page.locator(".refit-form button").is_visible()
+
+    member = make_user("member@example.com")
+    issue_api_token(user=member)
+    page.goto(live_server.url + f"/admin/accounts/user/{member.pk}/change/")
+    page.screenshot(path=SCREENSHOTS / "admin_user_desktop.png", full_page=True)
+    assert page.get_by_text("API tokens (delete to revoke)").is_visible()
+    assert errors == []
 
 
 @pytest.mark.browser
