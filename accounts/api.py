@@ -11,8 +11,8 @@ from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.models import AuthToken as StoredToken
 from rest_framework import permissions, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,7 +32,7 @@ WRONG_CREDENTIALS = "Unable to sign in with this email address and password."
 
 
 class AuthToken(APIView):
-    """Sign in (get a token) and sign out (delete it)."""
+    """Sign in (get a new token) and sign out (revoke it)."""
 
     def get_permissions(self):
         if self.request.method == "DELETE":
@@ -55,8 +55,9 @@ class AuthToken(APIView):
         operation_id="auth_login",
         summary="Sign in: exchange email and password for a token",
         description="The account's email address must be verified. Sign-in attempts are throttled per IP "
-        "address, and repeated failures for one address are refused for a while (429). The same token is "
-        "returned until it is deleted by signing out.",
+        "address, and repeated failures for one address are refused for a while (429). Every sign-in returns a "
+        "new token, valid until `expiry`; it is revoked by signing out, by a password change or reset, by "
+        "signing out of the website, or from the profile page.",
         request=TokenRequestSerializer,
         responses={200: TokenSerializer},
         auth=[],
@@ -71,26 +72,32 @@ class AuthToken(APIView):
             raise Throttled(detail=" ".join(error.messages))
         if user is None:
             raise serializers.ValidationError(WRONG_CREDENTIALS)
+        if user.is_imported:  # as on the website: imported and simulated users never sign in
+            raise PermissionDenied(
+                "This account was imported to train recommendations; nobody can sign in to it.",
+                code="account_inactive",
+            )
         if not has_verified_email(user):
             raise PermissionDenied(
                 "Verify your email address first: follow the link in the email we sent you.",
                 code="email_not_verified",
             )
-        token, _ = Token.objects.get_or_create(user=user)
+        stored, token = services.issue_api_token(user=user)
         update_last_login(None, user)
-        return Response({"token": token.key})
+        return Response(TokenSerializer({"token": token, "expiry": stored.expiry}).data)
 
     @extend_schema(
         operation_id="auth_logout",
-        summary="Sign out: delete the token (and end the session)",
+        summary="Sign out: revoke this token (or, signed in by session, end the session and every token)",
         request=None,
         responses={204: OpenApiResponse(description="Signed out.")},
         tags=["auth"],
     )
     def delete(self, request):
-        Token.objects.filter(user=request.user).delete()
+        if isinstance(request.auth, StoredToken):
+            services.revoke_api_tokens(user=request.user, digest=request.auth.digest)
         if request.session.get("_auth_user_id"):
-            logout(request._request)
+            logout(request._request)  # a sign-out of the website: revokes every token (accounts.receivers)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +134,8 @@ class DeleteAccount(APIView):
 
     @extend_schema(
         summary="Delete my account, ratings and lists for good",
-        description="Confirmed by typing the current password or the account's email address, as on the site.",
+        description="Confirmed with the current password, as on the site (attempts are rate-limited). An "
+        "account without a password is deleted from the website, which confirms by an emailed link.",
         request=DeleteAccountSerializer,
         responses={204: OpenApiResponse(description="Account deleted.")},
         tags=["me"],
@@ -135,7 +143,11 @@ class DeleteAccount(APIView):
     def post(self, request):
         payload = DeleteAccountSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        form = DeleteAccountForm(data=payload.validated_data, user=request.user)
+        if not request.user.has_usable_password():
+            raise serializers.ValidationError({"confirmation": [
+                "This account has no password: delete it on the website's profile page, which emails you a "
+                "confirmation link."]})
+        form = DeleteAccountForm(data=payload.validated_data, user=request.user, request=request._request)
         if not form.is_valid():
             raise serializers.ValidationError(
                 {field: [error["message"] for error in errors] for field, errors in form.errors.get_json_data().items()}

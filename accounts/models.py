@@ -1,5 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from knox.models import AuthToken
 
 
 class MovierecUserManager(UserManager):
@@ -31,6 +33,34 @@ class User(AbstractUser):
         MALE = "M", "Male"
         OTHER = "O", "Other"
 
+    class Occupation(models.TextChoices):
+        """What the profile offers: MovieLens 100K's occupations ("none" aside), stored as MovieLens spells them.
+
+        Not the field's choices: imported users keep their release's own words (MovieLens 1M's
+        "academic/educator", ...), and site users who typed their own before keep it.
+        """
+
+        ADMINISTRATOR = "administrator", "Administrator"
+        ARTIST = "artist", "Artist"
+        DOCTOR = "doctor", "Doctor"
+        EDUCATOR = "educator", "Educator"
+        ENGINEER = "engineer", "Engineer"
+        ENTERTAINMENT = "entertainment", "Entertainment"
+        EXECUTIVE = "executive", "Executive"
+        HEALTHCARE = "healthcare", "Healthcare"
+        HOMEMAKER = "homemaker", "Homemaker"
+        LAWYER = "lawyer", "Lawyer"
+        LIBRARIAN = "librarian", "Librarian"
+        MARKETING = "marketing", "Marketing"
+        PROGRAMMER = "programmer", "Programmer"
+        RETIRED = "retired", "Retired"
+        SALES = "salesman", "Sales"
+        SCIENTIST = "scientist", "Scientist"
+        STUDENT = "student", "Student"
+        TECHNICIAN = "technician", "Technician"
+        WRITER = "writer", "Writer"
+        OTHER = "other", "Other"
+
     email = models.EmailField("email address", blank=True)
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
     gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
@@ -61,5 +91,44 @@ class User(AbstractUser):
     def is_imported(self) -> bool:
         return self.source != self.Source.SITE
 
+    def save(self, *args, **kwargs):
+        """Saving a new password (set_password, whatever the path) revokes every API token.
+
+        Only a real change: Django's hash upgrade on sign-in saves the password without
+        set_password's marker, so it revokes nothing.
+        """
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            self.auth_token_set.all().delete()
+
     def __str__(self):
         return self.email or self.username
+
+
+class UserSession(AbstractBaseSession):
+    """A website session, with the id of the user signed in to it (none for visitors).
+
+    Django's database sessions keep the user id only inside the encoded data; with it in a
+    column, deleting an account deletes its sessions at once (the foreign key cascades).
+    Used through SESSION_ENGINE = "accounts.sessions".
+    """
+
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+
+    @classmethod
+    def get_session_store_class(cls):
+        from accounts.sessions import SessionStore
+
+        return SessionStore
+
+
+class ApiToken(AuthToken):
+    """knox's API token, named by its first characters (knox's own name shows its digest)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"token {self.token_key[:8]}…"

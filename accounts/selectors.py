@@ -1,7 +1,13 @@
 """Read-only queries about a user's account and activity."""
 from django.db.models import Avg, Count
+from django.utils import timezone
+from knox.models import AuthToken
 
 from catalog.models import NotInterested, Rating, WatchlistEntry
+from recommendations.models import HistoryImport
+
+# How many characters of a token the profile page shows, so a user can tell their tokens apart.
+TOKEN_SHOWN_CHARACTERS = 8
 
 
 def user_activity(user, *, recent=10) -> dict:
@@ -17,6 +23,15 @@ def user_activity(user, *, recent=10) -> dict:
         "watchlist_count": WatchlistEntry.objects.filter(user=user).count(),
         "not_interested_count": NotInterested.objects.filter(user=user).count(),
     }
+
+
+def api_tokens(user) -> list[dict]:
+    """The user's live API tokens, newest first: the start of each, when it was issued and expires."""
+    tokens = AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created", "-pk")
+    return [
+        {"digest": t.digest, "starts_with": t.token_key[:TOKEN_SHOWN_CHARACTERS], "created": t.created, "expiry": t.expiry}
+        for t in tokens
+    ]
 
 
 def _movie_reference(movie) -> dict:
@@ -65,4 +80,19 @@ def export_user_data(user) -> dict:
         ],
         "watchlist": _list_entries(WatchlistEntry, user),
         "not_interested": _list_entries(NotInterested, user),
+        "history_imports": [
+            {
+                "source": run.source,
+                "filename": run.filename,
+                "status": run.status,
+                "created_at": run.created_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "rows_to_apply": run.total,
+                "ratings_saved": run.ratings_saved,
+                "watchlist_saved": run.watchlist_saved,
+                "error": run.error,
+                "rows": run.rows,
+            }
+            for run in HistoryImport.objects.filter(user=user).order_by("created_at", "id")
+        ],
     }

@@ -11,7 +11,8 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`. Shown only this once.")
+    expiry = serializers.DateTimeField(help_text="When the token stops working; sign in again then.")
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -25,7 +26,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 class DeleteAccountSerializer(serializers.Serializer):
     confirmation = serializers.CharField(
-        trim_whitespace=False, help_text="Your current password or your email address, typed to confirm."
+        trim_whitespace=False, help_text="Your current password, typed to confirm."
     )
 
 
@@ -65,6 +66,20 @@ class _ExportedProfileSerializer(serializers.Serializer):
     occupation = serializers.CharField()
     country = serializers.CharField()
     source = serializers.CharField()
+    favourite_genres = serializers.ListField(child=serializers.CharField())
+
+
+class _ExportedHistoryImportSerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="letterboxd or imdb")
+    filename = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    rows_to_apply = serializers.IntegerField()
+    ratings_saved = serializers.IntegerField()
+    watchlist_saved = serializers.IntegerField()
+    error = serializers.CharField()
+    rows = serializers.ListField(child=serializers.DictField(), help_text="The uploaded rows as parsed and matched.")
 
 
 class DataExportSerializer(serializers.Serializer):
@@ -75,3 +90,4 @@ class DataExportSerializer(serializers.Serializer):
     tags = _ExportedTagSerializer(many=True)
     watchlist = _ExportedListEntrySerializer(many=True)
     not_interested = _ExportedListEntrySerializer(many=True)
+    history_imports = _ExportedHistoryImportSerializer(many=True)

@@ -39,7 +39,8 @@ from catalog.serializers import (
 )
 from movierec.api import IsStaffOrReadOnly
 
-ID_PATTERN = "[0-9]+"
+# Up to 18 digits: every such id fits a 64-bit key; longer ones are answered 404 by the router.
+ID_PATTERN = "[0-9]{1,18}"
 
 
 def movie_list_context(request, movies) -> dict:

@@ -8,13 +8,14 @@ from rest_framework import serializers
 
 from catalog.models import CastMember, Director, Genre, Movie, Rating
 from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
+from movierec.api import StrictFloatField, StrictPrimaryKeyRelatedField
 
 # Bounds of the year filters: wide enough for any catalogue, narrow enough for every database.
 YEAR_MIN, YEAR_MAX = 1800, 2200
 
 
 @extend_schema_field({"type": "number", "format": "double", "minimum": 0.5, "maximum": 5.0, "multipleOf": 0.5})
-class StarsField(serializers.FloatField):
+class StarsField(StrictFloatField):
     """A half-star rating; the rule itself is enforced by catalog.services.rate_movie."""
 
 
@@ -113,7 +114,7 @@ class MovieWriteSerializer(serializers.ModelSerializer):
         child_relation=serializers.SlugRelatedField(slug_field="slug", queryset=Genre.objects.all()), required=False
     )
     directors = ListOfRelated(
-        child_relation=serializers.PrimaryKeyRelatedField(queryset=Director.objects.all()), required=False
+        child_relation=StrictPrimaryKeyRelatedField(queryset=Director.objects.all()), required=False
     )
 
     class Meta:
@@ -190,7 +191,7 @@ class RatingSerializer(serializers.ModelSerializer):
 
 
 class RateInputSerializer(serializers.Serializer):
-    movie = serializers.PrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")
+    movie = StrictPrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")
     score = StarsField()
 
 
@@ -212,4 +213,4 @@ class ListEntrySerializer(serializers.Serializer):
 
 
 class MovieReferenceSerializer(serializers.Serializer):
-    movie = serializers.PrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")
+    movie = StrictPrimaryKeyRelatedField(queryset=Movie.objects.all(), help_text="The movie's id.")

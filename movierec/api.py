@@ -1,6 +1,7 @@
 """What every endpoint of the REST API shares: error body, throttles, pagination, permissions.
 
-Every 4xx answer has one shape, decided here once::
+Every error answer (4xx and 5xx, including a body too large and an unexpected server error)
+has one shape, decided here once::
 
     {"error": {"code": "invalid", "message": "score: Ensure ...", "fields": {"score": ["..."]}}}
 
@@ -8,13 +9,17 @@ Every 4xx answer has one shape, decided here once::
 ``not_authenticated``, ``authentication_failed``, ``permission_denied``, ``throttled``,
 ``method_not_allowed``, ``parse_error``, ...), ``message`` a sentence for people, ``fields`` maps
 each offending input field (``ratings[2].score`` for nested input) to its messages; it is empty
-when the error is not about one field.
+when the error is not about one field. Outside /api/ the same errors are the site's own pages
+(templates/400.html, 403.html, 404.html, 500.html).
 """
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from django.views.defaults import page_not_found
-from rest_framework import exceptions, permissions, serializers, throttling
+from django.views import defaults
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
 
@@ -30,6 +35,8 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         # Services raise Django's ValidationError; to a client it is a 400 like any bad input.
         exc = exceptions.ValidationError(serializers.as_serializer_error(exc))
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -38,6 +45,26 @@ def api_exception_handler(exc, context):
     if response is not None:
         response.data = {"error": error_body(exc)}
     return response
+
+
+class RequestTooLarge(exceptions.APIException):
+    """413: the body is over DATA_UPLOAD_MAX_MEMORY_SIZE (Django refuses to read more)."""
+
+    status_code = 413
+    default_code = "too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes allowed.")
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with input nested too deeply for Python's parser refused as a 400."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.")
 
 
 def error_body(exc: exceptions.APIException) -> dict:
@@ -81,6 +108,29 @@ def _flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     messages = [str(item) for item in detail] if isinstance(detail, list) else [str(detail)]
     key = prefix or api_settings.NON_FIELD_ERRORS_KEY
     return {key: messages} if messages else {}
+
+
+# --- Strict input fields ----------------------------------------------------------------------
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """An object's id: a whole number or its digits as text; never ``true`` (1) nor ``1.5`` (1)."""
+
+    def to_internal_value(self, data):
+        is_number = isinstance(data, int) and not isinstance(data, bool)
+        is_digits = isinstance(data, str) and data.isascii() and data.isdigit()
+        if not (is_number or is_digits):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A number; ``true`` and ``false`` are refused (DRF's FloatField reads them as 1.0 and 0.0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 # --- Throttling --------------------------------------------------------------------------------
@@ -155,12 +205,19 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 # --- OpenAPI -------------------------------------------------------------------------------------
 
 
+class TokenScheme(KnoxTokenScheme):
+    """API tokens (knox) keep the security scheme name they had before knox: ``tokenAuth``."""
+
+    name = "tokenAuth"
+    priority = 1
+
+
 def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: document the error body on every operation.
 
     Every operation may answer 403 and 429; those that authenticate 401 (not signed in, or a bad
-    token); those with input (a body or query parameters) 400; those with a path parameter or
-    pages 404.
+    token); those with input (a body or query parameters) 400; those with a body 413; those
+    with a path parameter or pages 404.
     """
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Error", _ERROR_COMPONENT)
@@ -170,6 +227,7 @@ def add_error_responses(result, generator, request, public):
         "401": "Not signed in, or the token is invalid.",
         "403": "Signed in but not allowed.",
         "404": "Not found.",
+        "413": "The request body is too large.",
         "429": "Too many requests; retry after the number of seconds in Retry-After.",
     }
     for path_item in result.get("paths", {}).values():
@@ -182,6 +240,8 @@ def add_error_responses(result, generator, request, public):
                 codes.append("401")
             if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
                 codes.append("400")
+            if "requestBody" in operation:
+                codes.append("413")
             if any(p["in"] == "path" for p in parameters) or any(p["name"] == "page" for p in parameters):
                 codes.append("404")  # no such object, or a page past the last
             responses = operation.setdefault("responses", {})
@@ -192,7 +252,7 @@ def add_error_responses(result, generator, request, public):
 
 _ERROR_COMPONENT = {
     "type": "object",
-    "description": "The body of every 4xx answer.",
+    "description": "The body of every error answer.",
     "properties": {
         "error": {
             "type": "object",
@@ -213,12 +273,42 @@ _ERROR_COMPONENT = {
 
 
 
-# --- Unknown URLs --------------------------------------------------------------------------------
+# --- Errors outside the API views (Django's handler400/403/404/500) --------------------------------
+
+
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception):
+    """handler400: the API's error body under /api/, the site's 400 page everywhere else."""
+    if _is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return _api_error(413, RequestTooLarge.default_code, str(RequestTooLarge().detail))
+        return _api_error(400, "bad_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    """handler403: the API's error body under /api/, the site's 403 page everywhere else."""
+    if _is_api(request):
+        return _api_error(403, "permission_denied", "You do not have permission to perform this action.")
+    return defaults.permission_denied(request, exception)
 
 
 def not_found(request, exception):
-    """handler404: the API's error body under /api/, Django's own 404 page everywhere else."""
-    if request.path.startswith("/api/"):
-        body = {"error": {"code": "not_found", "message": "No API endpoint at this address.", "fields": {}}}
-        return JsonResponse(body, status=404)
-    return page_not_found(request, exception)
+    """handler404: the API's error body under /api/, the site's 404 page everywhere else."""
+    if _is_api(request):
+        return _api_error(404, "not_found", "No API endpoint at this address.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: the API's error body under /api/, the site's 500 page everywhere else."""
+    if _is_api(request):
+        return _api_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+    return defaults.server_error(request)

@@ -4,6 +4,7 @@ The defaults are safe for development (SQLite, console email, DEBUG on). With DE
 site refuses to start on the development secret key.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -43,7 +44,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -178,6 +179,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "movierec <noreply@movierec.local>")
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------
+# Database sessions that record their user, so deleting an account deletes its sessions.
+SESSION_ENGINE = "accounts.sessions"
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -194,8 +197,14 @@ ACCOUNT_RATE_LIMITS = {
 }
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # A duplicate sign-up email is answered with a form error, as the product asks, at the price of
-# revealing that the address has an account (allauth's default hides it).
+# revealing that the address has an account (allauth's default hides it). The password reset
+# form never reveals it (accounts.forms.ResetPasswordForm).
 ACCOUNT_PREVENT_ENUMERATION = False
+ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
+# Confirming the email address (in the browser that signed up) signs the new user in.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+# ...and takes them to the onboarding (tell us your tastes) first.
+ACCOUNT_SIGNUP_REDIRECT_URL = "onboarding:start"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[movierec] "
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 
@@ -209,12 +218,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Token first: an unauthenticated request gets 401 with WWW-Authenticate: Token.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["movierec.api.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "movierec.api.Pagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "movierec.api.api_exception_handler",
@@ -227,6 +236,16 @@ REST_FRAMEWORK = {
     # Throttles tell clients apart by IP: 0 = the connecting address (a client-sent
     # X-Forwarded-For is ignored); behind N proxies, the address N hops back in X-Forwarded-For.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+}
+# API tokens (django-rest-knox): one per sign-in, stored hashed, valid API_TOKEN_TTL_DAYS; a
+# password change or reset and a sign-out on the website revoke all of the account's tokens.
+API_TOKEN_TTL_DAYS = float(os.environ.get("API_TOKEN_TTL_DAYS", "30"))
+# Signing in past this many live tokens deletes the oldest (clients that sign in on every run).
+API_TOKENS_PER_USER = int(os.environ.get("API_TOKENS_PER_USER", "10"))
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "movierec API",
@@ -256,6 +275,8 @@ MOVIELENS_CACHE_DIR = Path(os.environ.get("MOVIELENS_CACHE_DIR", BASE_DIR / ".ca
 
 # --- Recommendations -------------------------------------------------------------------------
 RECOMMENDER_ARTIFACT_DIR = os.environ.get("RECOMMENDER_ARTIFACT_DIR", "models")
+# After each publish, only the current version and this many earlier servable ones keep their artifacts.
+RECOMMENDER_ROLLBACK_VERSIONS = int(os.environ.get("RECOMMENDER_ROLLBACK_VERSIONS", "3"))
 RECOMMENDER_REFIT_MIN_NEW_RATINGS = int(os.environ.get("RECOMMENDER_REFIT_MIN_NEW_RATINGS", "500"))
 # Cached top-N per user in Redis (keys carry the model version; old versions expire).
 RECOMMENDER_CACHE_TOP_N = int(os.environ.get("RECOMMENDER_CACHE_TOP_N", "60"))

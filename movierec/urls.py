@@ -1,10 +1,20 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from movierec import views
 
+# Staff sign in through allauth's login, with its failed-login rate limit, like everyone else;
+# the admin's own login form (which has no limit) is never shown.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = admin.site.site_title = "movierec administration"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on every page that names no icon (the admin, JSON answers).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),
@@ -15,5 +25,8 @@ urlpatterns = [
     path("", include("accounts.taste_urls")),
 ]
 
-# Unknown addresses under /api/ answer with the API's JSON error body.
+# Errors under /api/ answer with the API's JSON error body; elsewhere with the site's own pages.
+handler400 = "movierec.api.bad_request"
+handler403 = "movierec.api.permission_denied"
 handler404 = "movierec.api.not_found"
+handler500 = "movierec.api.server_error"

@@ -4,7 +4,8 @@ Item features and content text: recommender.describe_items (genres, directors, t
 actors, frequent keywords and tags, decade), plus an identity feature per film (added in the
 fit). User features: gender, age bucket and occupation where known, plus genre affinity
 (genres picked at onboarding, and genres the user rates above their own mean, computed in the
-fit), plus identity.
+fit), plus identity. No free text a user typed becomes a feature: an occupation counts only
+when it is one of a fixed list (the profile's choices and MovieLens 1M's occupations).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import datetime as dt
 import numpy as np
 from django.contrib.auth import get_user_model
 
+from accounts.models import User as SiteUser
+from catalog.importers.formats import ML1M_OCCUPATIONS
 from catalog.models import CastMember, Movie, NotInterested, Rating, Tag
 from recommendations.models import GenrePreference
 from recommendations.recommender import TOP_BILLED, TrainingData, describe_items
@@ -28,16 +31,23 @@ def age_bucket(birth_year: int | None, today: dt.date | None = None) -> str | No
     return "56+"
 
 
+# Occupations that may become a feature (compared in lower case): the site's list and MovieLens 1M's.
+FEATURE_OCCUPATIONS = frozenset(
+    value.lower() for value in (*SiteUser.Occupation.values, *ML1M_OCCUPATIONS.values())
+)
+
+
 def user_feature_names(*, gender: str = "", birth_year: int | None = None, occupation: str = "") -> list[str]:
-    """Demographic feature names of one user (empty values are simply absent)."""
+    """Demographic feature names of one user (empty or unlisted values are simply absent)."""
     names = []
     if gender:
         names.append(f"gender:{gender}")
     bucket = age_bucket(birth_year)
     if bucket:
         names.append(f"age:{bucket}")
-    if occupation:
-        names.append(f"occupation:{occupation.strip().lower()}")
+    occupation = occupation.strip().lower()
+    if occupation in FEATURE_OCCUPATIONS:
+        names.append(f"occupation:{occupation}")
     return names
 
 

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from catalog.models import Genre, Movie
 from catalog.serializers import MovieListSerializer
+from movierec.api import StrictPrimaryKeyRelatedField
 
 ROWS = {
     "top": "Top picks for you",
@@ -21,7 +22,7 @@ class RecommendationQuerySerializer(serializers.Serializer):
         help_text="top: your personal top picks; because: movies like one you rated highly (signed in); "
         "trending: most rated lately; similar: movies like `movie`; genre: your top picks in `genre`.",
     )
-    movie = serializers.PrimaryKeyRelatedField(
+    movie = StrictPrimaryKeyRelatedField(
         queryset=Movie.objects.all(),
         required=False,
         help_text="The movie the row is about: required for similar; for because, one you rated "

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import pickle
+import re
 import traceback
 
 import numpy as np
@@ -21,6 +23,10 @@ from recommendations.recommender import DEFAULT_HYPERPARAMETERS, Recommender, Tr
 
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MIN_RATINGS = 5
+# Files of one version in RECOMMENDER_ARTIFACT_DIR: model-<id>.pkl, model-<id>_<suffix>.pkl, model-<id>-<part>...
+ARTIFACT_FILE = re.compile(r"^model-(\d+)(?=[._-])")
+
+logger = logging.getLogger(__name__)
 
 
 def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> ModelVersion:
@@ -119,7 +125,40 @@ def publish_model(version: ModelVersion) -> ModelVersion:
 
     _current.expire()
     transaction.on_commit(_current.expire)
+    transaction.on_commit(prune_artifacts)
     return version
+
+
+def prune_artifacts() -> list[int]:
+    """Delete the artifact files of versions outside the rollback window; returns their ids.
+
+    Kept: the current version's and those of the RECOMMENDER_ROLLBACK_VERSIONS newest other
+    versions that could serve again (ready or published), and anything still training. Every
+    other version's files go (older fits, rejected and failed ones, files of deleted versions)
+    and its ``artifact`` is cleared, so it can no longer be served. Called after each publish.
+    """
+    Status = ModelVersion.Status
+    keep = set(ModelVersion.objects.filter(is_current=True).values_list("pk", flat=True))
+    keep |= set(ModelVersion.objects.filter(status__in=[Status.READY, Status.PUBLISHED], is_current=False)
+                .order_by("-created_at", "-pk").values_list("pk", flat=True)[:settings.RECOMMENDER_ROLLBACK_VERSIONS])
+    keep |= set(ModelVersion.objects.filter(status=Status.TRAINING).values_list("pk", flat=True))
+    doomed = {pk: path for pk, path in ModelVersion.objects.exclude(pk__in=keep).exclude(artifact="")
+              .values_list("pk", "artifact")}
+    directory = settings.RECOMMENDER_ARTIFACT_DIR
+    try:
+        _, files = default_storage.listdir(directory)
+    except FileNotFoundError:
+        files = []
+    for name in files:
+        match = ARTIFACT_FILE.match(name)
+        if match and int(match[1]) not in keep:
+            default_storage.delete(f"{directory}/{name}")
+    for path in doomed.values():
+        default_storage.delete(path)
+    ModelVersion.objects.filter(pk__in=list(doomed)).update(artifact="")
+    if doomed:
+        logger.info("Pruned the artifacts of model versions %s (outside the rollback window)", sorted(doomed))
+    return sorted(doomed)
 
 
 def load_artifact(version: ModelVersion) -> Recommender:

@@ -33,7 +33,7 @@ def logged_in_user_id(client):
     return client.session.get("_auth_user_id")
 
 
-def test_signup_sends_a_verification_email_whose_link_verifies_the_address_and_allows_login(client, mailoutbox):
+def test_signup_sends_a_verification_email_whose_link_verifies_the_address_and_signs_in(client, mailoutbox):
     response = sign_up(client, "new.viewer@example.com")
 
     assert response.status_code == 302
@@ -50,10 +50,22 @@ def test_signup_sends_a_verification_email_whose_link_verifies_the_address_and_a
     response = client.post(confirm_path)
     assert response.status_code == 302
     assert user.emailaddress_set.get().verified
+    assert logged_in_user_id(client) == str(user.pk), "confirming signs the new user in"
+    assert response.url == reverse("onboarding:start"), "a new user starts by telling their tastes"
 
-    response = log_in(client, "new.viewer@example.com")
-    assert response.status_code == 302
-    assert logged_in_user_id(client) == str(user.pk)
+
+def test_confirming_the_email_in_another_browser_verifies_it_without_signing_in(client, mailoutbox):
+    from django.test import Client
+
+    sign_up(client, "new.viewer@example.com")
+    other_browser = Client()
+
+    other_browser.post(link_in(mailoutbox[0], "/accounts/confirm-email/"))
+
+    assert User.objects.get(email="new.viewer@example.com").emailaddress_set.get().verified
+    assert other_browser.session.get("_auth_user_id") is None
+    log_in(other_browser, "new.viewer@example.com")
+    assert other_browser.session.get("_auth_user_id") is not None
 
 
 def test_login_before_verifying_the_email_is_refused_and_sends_the_verification_link(client, mailoutbox):
@@ -113,12 +125,17 @@ def test_password_reset_email_link_lets_the_user_set_a_new_password_and_log_in_w
     assert logged_in_user_id(client) == str(user.pk)
 
 
-def test_password_reset_for_an_unknown_email_says_so(client, mailoutbox):
-    response = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+def test_password_reset_answers_the_same_whether_or_not_an_email_has_an_account(client, mailoutbox):
+    make_user("known@example.com")
 
-    assert response.status_code == 200
-    assert "not assigned to any user account" in response.content.decode()
-    assert mailoutbox == []
+    known = client.post(reverse("account_reset_password"), {"email": "known@example.com"})
+    unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+
+    assert (known.status_code, unknown.status_code) == (302, 302)
+    assert known.url == unknown.url == reverse("account_reset_password_done")
+    assert "not assigned" not in client.get(unknown.url).content.decode()
+    assert [m.to for m in mailoutbox] == [["known@example.com"], ["nobody@example.com"]]
+    assert "do not have any record of such an account" in mailoutbox[1].body, "only the mailbox owner learns it"
 
 
 def test_password_change_needs_the_current_password(client):
@@ -195,3 +212,68 @@ def test_account_pages_use_the_site_layout(client):
     assert [t.name for t in response.templates][:1] == ["account/login.html"]
     assert "base.html" in [t.name for t in response.templates]
     assert re.search(r"<title>\s*Sign In\s*· movierec</title>", response.content.decode())
+
+
+# --- Staff sign in through the same throttled flow -------------------------------------------
+
+
+def test_the_admin_login_sends_staff_to_the_sites_login(client):
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response.url == reverse("account_login") + "?next=%2Fadmin%2F"
+
+
+def test_posting_credentials_to_the_admin_login_signs_nobody_in(client):
+    make_user("staff@example.com", is_staff=True)
+
+    response = client.post("/admin/login/", {"username": "staff@example.com", "password": DEFAULT_PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+    assert logged_in_user_id(client) is None
+
+
+def test_fifteen_wrong_admin_passwords_then_the_right_one_hit_the_rate_limit(client):
+    make_user("staff@example.com", is_staff=True, is_superuser=True)
+    login_page = client.get("/admin/login/?next=/admin/").url
+
+    for attempt in range(15):
+        client.post(login_page, {"login": "staff@example.com", "password": f"guess {attempt}"})
+    response = client.post(login_page, {"login": "staff@example.com", "password": DEFAULT_PASSWORD})
+
+    assert "Too many failed login attempts" in response.content.decode()
+    assert logged_in_user_id(client) is None
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_signed_in_on_the_site_reach_the_admin_and_others_are_refused(client):
+    staff = make_user("staff@example.com", is_staff=True)
+    response = client.post(reverse("account_login") + "?next=/admin/", {"login": staff.email, "password": DEFAULT_PASSWORD})
+    assert response.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+    client.force_login(make_user("visitor@example.com"))
+    assert client.get("/admin/login/?next=/admin/").status_code == 403
+
+
+def test_the_admin_index_has_one_accounts_section(client):
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+
+    sections = re.findall(r'class="section"[^>]*>([^<]+)<', client.get("/admin/").content.decode())
+
+    assert sections.count("Accounts") == 1
+    assert len(sections) == len(set(sections))
+
+
+def test_the_user_admin_shows_email_addresses_and_api_tokens_inline(client):
+    from accounts.services import issue_api_token
+
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+    reader = make_user("reader@example.com")
+    _, token = issue_api_token(user=reader)
+
+    html = client.get(f"/admin/accounts/user/{reader.pk}/change/").content.decode()
+
+    assert "reader@example.com" in html and "Verified" in html
+    assert f"{token[:8]}…" in html and token not in html

@@ -1,5 +1,6 @@
 """Accounts: the profile page, "download my data", "delete my account", and the user admin."""
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -62,7 +63,7 @@ def test_profile_saves_optional_demographics(client, alice):
 
 
 def test_profile_fields_can_all_be_left_blank(client, alice):
-    update_profile(user=alice, birth_year=1990, occupation="nurse")
+    update_profile(user=alice, birth_year=1990, occupation="healthcare")
 
     response = client.post(reverse("accounts:profile"), {"birth_year": "", "gender": "", "occupation": "", "country": ""})
 
@@ -73,17 +74,17 @@ def test_profile_fields_can_all_be_left_blank(client, alice):
 
 @pytest.mark.parametrize("birth_year", ["1850", str(timezone.now().year + 1), "nineteen"])
 def test_profile_with_an_invalid_birth_year_shows_an_error_and_saves_nothing(client, alice, birth_year):
-    update_profile(user=alice, birth_year=1980, occupation="nurse")
+    update_profile(user=alice, birth_year=1980, occupation="healthcare")
 
     response = client.post(
         reverse("accounts:profile"),
-        {"birth_year": birth_year, "gender": "M", "occupation": "pilot", "country": "Chile"},
+        {"birth_year": birth_year, "gender": "M", "occupation": "technician", "country": "Chile"},
     )
 
     assert response.status_code == 400
     assert response.context["form"].errors["birth_year"]
     alice.refresh_from_db()
-    assert (alice.birth_year, alice.gender, alice.occupation, alice.country) == (1980, "", "nurse", "")
+    assert (alice.birth_year, alice.gender, alice.occupation, alice.country) == (1980, "", "healthcare", "")
 
 
 def test_update_profile_service_rejects_an_implausible_birth_year(alice):
@@ -169,6 +170,20 @@ def test_export_requires_login(client):
     assert response.url.startswith(reverse("account_login"))
 
 
+def test_export_includes_the_users_history_imports_with_their_rows(client, alice, bob):
+    from recommendations.models import HistoryImport
+
+    rows = [{"title": "Alien", "year": 1979, "rating": 4.5, "movie_id": None}]
+    HistoryImport.objects.create(user=alice, source="letterboxd", filename="letterboxd.zip", rows=rows, total=1)
+    HistoryImport.objects.create(user=bob, source="imdb", filename="bobs.csv", rows=[])
+
+    data = json.loads(client.get(reverse("accounts:export")).content)
+
+    assert [(i["source"], i["filename"], i["status"], i["rows"]) for i in data["history_imports"]] == [
+        ("letterboxd", "letterboxd.zip", "preview", rows)
+    ]
+
+
 def test_export_includes_the_users_tags(alice, movies):
     Tag.objects.create(user=alice, movie=movies[0], tag="mafia", created_at=timezone.now())
 
@@ -226,11 +241,94 @@ def test_delete_removes_the_user_their_ratings_and_lists_keeps_others_and_update
     assert (amelie.rating_count, amelie.rating_mean) == (0, 0.0)
 
 
-def test_delete_can_be_confirmed_by_typing_the_email(client, alice):
-    response = client.post(reverse("accounts:delete"), {"confirmation": "  Alice@Example.com "})
+@pytest.mark.parametrize("typed", ["alice@example.com", "  Alice@Example.com "])
+def test_typing_the_email_does_not_delete_the_account(client, alice, typed):
+    response = client.post(reverse("accounts:delete"), {"confirmation": typed})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["confirmation"] == ["That is not your current password."]
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_the_api_does_not_delete_an_account_for_its_email_either(alice):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(alice)
+
+    response = api.post("/api/v1/me/delete/", {"confirmation": "alice@example.com"}, format="json")
+
+    assert response.status_code == 400
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_guessing_the_password_on_the_delete_form_is_rate_limited(client, alice):
+    for attempt in range(10):
+        client.post(reverse("accounts:delete"), {"confirmation": f"guess {attempt}"})
+
+    response = client.post(reverse("accounts:delete"), {"confirmation": DEFAULT_PASSWORD})
+
+    assert response.status_code == 400
+    assert "Too many attempts" in response.content.decode()
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+@pytest.fixture
+def passwordless(client):
+    """An account staff created without a password, signed in (say, after a password reset was never done)."""
+    user = make_user("nopass@example.com")
+    user.set_unusable_password()
+    user.save()
+    client.force_login(user)
+    return user
+
+
+def confirmation_link(message) -> str:
+    import re as regex
+
+    return regex.search(r"https?://testserver(/accounts/delete/confirm/\S+/)", message.body).group(1)
+
+
+def test_an_account_without_a_password_is_deleted_through_an_emailed_link(client, passwordless, mailoutbox, movies):
+    make_rating(passwordless, movies[0], 4.0)
+    page = client.get(reverse("accounts:delete")).content.decode()
+    assert "Email me the confirmation link" in page and 'name="confirmation"' not in page
+
+    client.post(reverse("accounts:delete"))
+    assert User.objects.filter(pk=passwordless.pk).exists(), "asking for the link deletes nothing"
+    assert [m.to for m in mailoutbox] == [["nopass@example.com"]]
+    link = confirmation_link(mailoutbox[0])
+    assert client.get(link).status_code == 200
+    assert User.objects.filter(pk=passwordless.pk).exists(), "opening the link deletes nothing"
+
+    response = client.post(link)
 
     assert response.status_code == 302
-    assert not User.objects.filter(pk=alice.pk).exists()
+    assert not User.objects.filter(pk=passwordless.pk).exists()
+    assert not Rating.objects.filter(user_id=passwordless.pk).exists()
+
+
+def test_a_deletion_link_works_only_for_its_own_account_and_for_an_hour(client, passwordless, mailoutbox, bob):
+    import time
+
+    from django.core import signing
+
+    from accounts.services import DELETION_LINK_SALT
+
+    class SignedAnHourAgo(signing.TimestampSigner):
+        def timestamp(self):
+            return signing.b62_encode(int(time.time()) - 3601)
+
+    client.post(reverse("accounts:delete"))
+    link = confirmation_link(mailoutbox[0])
+    stale = reverse("accounts:confirm_delete", args=[SignedAnHourAgo(salt=DELETION_LINK_SALT).sign_object(passwordless.pk)])
+    forged = reverse("accounts:confirm_delete", args=[f"{passwordless.pk}:forged:signature"])
+
+    for refused in (stale, forged):
+        assert client.post(refused).status_code == 400
+    client.force_login(bob)
+    assert client.post(link).status_code == 400, "bob cannot use the link sent to another account"
+    assert User.objects.filter(pk=passwordless.pk).exists() and User.objects.filter(pk=bob.pk).exists()
 
 
 def test_delete_account_service_refreshes_stats_of_every_movie_the_user_rated(alice, movies):
@@ -316,3 +414,151 @@ def test_staff_reach_the_admin(staff_client):
 
     assert response.status_code == 200
     assert b"/admin/accounts/user/" in response.content
+
+
+# --- API tokens on the profile -------------------------------------------------------------------
+
+
+def token_works(token) -> bool:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api.get("/api/v1/me/").status_code == 200
+
+
+def test_profile_lists_live_api_tokens_by_their_first_characters_only(client, alice, bob):
+    from datetime import timedelta
+
+    from knox.models import AuthToken
+
+    from accounts.services import issue_api_token
+
+    _, older = issue_api_token(user=alice)
+    _, newer = issue_api_token(user=alice)
+    expired, expired_token = issue_api_token(user=alice)
+    AuthToken.objects.filter(pk=expired.pk).update(expiry=timezone.now() - timedelta(minutes=1))
+    _, bobs = issue_api_token(user=bob)
+
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    assert f"<code>{newer[:8]}…</code>" in html and f"<code>{older[:8]}…</code>" in html
+    assert html.index(newer[:8]) < html.index(older[:8]), "newest first"
+    for secret in (older, newer):
+        assert secret not in html, "the page never shows a whole token"
+    assert expired_token[:8] not in html
+    assert bobs[:8] not in html
+    assert "Revoke all 2 tokens" in html
+
+
+def test_profile_without_tokens_says_so(client, alice):
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    assert "No program holds a token for your account." in html
+
+
+def test_revoking_a_token_from_the_profile_stops_it_and_no_other(client, alice):
+    from knox.models import AuthToken
+
+    from accounts.services import issue_api_token
+
+    revoked, revoked_token = issue_api_token(user=alice)
+    _, kept_token = issue_api_token(user=alice)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"token": revoked.digest}, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("accounts:profile") + "#api-tokens"
+    assert "1 API token revoked" in response.content.decode()
+    assert not token_works(revoked_token)
+    assert token_works(kept_token)
+    assert AuthToken.objects.filter(user=alice).count() == 1
+
+
+def test_revoke_all_stops_every_token_of_the_user_only(client, alice, bob):
+    from accounts.services import issue_api_token
+
+    mine = [issue_api_token(user=alice)[1] for _ in range(3)]
+    _, bobs = issue_api_token(user=bob)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"all": "1"}, follow=True)
+
+    assert "3 API tokens revoked" in response.content.decode()
+    assert not any(token_works(token) for token in mine)
+    assert token_works(bobs)
+
+
+def test_a_user_cannot_revoke_someone_elses_token(client, alice, bob):
+    from accounts.services import issue_api_token
+
+    bobs_row, bobs = issue_api_token(user=bob)
+
+    response = client.post(reverse("accounts:revoke_tokens"), {"token": bobs_row.digest}, follow=True)
+
+    assert "already revoked or had expired" in response.content.decode()
+    assert token_works(bobs)
+
+
+def test_revoking_needs_a_post_and_a_signed_in_user(client, bob):
+    from accounts.services import issue_api_token
+
+    row, token = issue_api_token(user=bob)
+
+    assert client.get(reverse("accounts:revoke_tokens"), {"token": row.digest}).status_code in (302, 405)
+    assert client.post(reverse("accounts:revoke_tokens"), {"all": "1"}).url.startswith(reverse("account_login"))
+    assert token_works(token)
+
+
+# --- Occupation from a list; birth year bounded in the form -------------------------------------------
+
+
+def test_profile_offers_occupations_from_a_list(client, alice):
+    form = client.get(reverse("accounts:profile")).context["form"]
+
+    values = [value for value, _ in form.fields["occupation"].choices]
+    assert values[0] == "" and "programmer" in values and "librarian" in values
+    assert len(values) == 21
+
+
+def test_profile_refuses_an_occupation_not_on_the_list(client, alice):
+    response = client.post(reverse("accounts:profile"), {"birth_year": "", "gender": "", "occupation": "secret-job", "country": ""})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["occupation"]
+    alice.refresh_from_db()
+    assert alice.occupation == ""
+
+
+def test_an_occupation_typed_before_the_list_is_kept_when_saving_other_fields(client, alice):
+    User.objects.filter(pk=alice.pk).update(occupation="luthier")
+
+    page = client.get(reverse("accounts:profile")).content.decode()
+    response = client.post(reverse("accounts:profile"), {"birth_year": "1980", "gender": "", "occupation": "luthier", "country": ""})
+
+    assert '<option value="luthier" selected>luthier</option>' in page
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.occupation, alice.birth_year) == ("luthier", 1980)
+
+
+def test_the_api_refuses_an_occupation_not_on_the_list(alice):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(alice)
+
+    refused = api.patch("/api/v1/me/", {"occupation": "secret-job", "country": "Peru"}, format="json")
+    accepted = api.patch("/api/v1/me/", {"occupation": "writer"}, format="json")
+
+    assert refused.status_code == 400 and list(refused.json()["error"]["fields"]) == ["occupation"]
+    assert accepted.status_code == 200
+    alice.refresh_from_db()
+    assert (alice.occupation, alice.country) == ("writer", "")
+
+
+def test_the_birth_year_box_allows_only_1900_to_this_year(client, alice):
+    html = client.get(reverse("accounts:profile")).content.decode()
+
+    field = re.search(r'<input[^>]*name="birth_year"[^>]*>', html).group(0)
+    assert 'type="number"' in field
+    assert 'min="1900"' in field
+    assert f'max="{timezone.now().year}"' in field

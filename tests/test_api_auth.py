@@ -1,10 +1,22 @@
-"""Signing in and out of the REST API, sessions for the site's pages, and throttling."""
+"""Signing in and out of the REST API, the tokens' life, sessions for the site's pages, and throttling."""
+import importlib
+import re
+from datetime import timedelta
+
 import pytest
-from rest_framework.authtoken.models import Token
+from django.apps import apps
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from knox.models import AuthToken as Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.services import issue_api_token
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_user
+
+NEW_PASSWORD = "another-Strong-passw0rd"
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +37,13 @@ def with_rates(settings, **rates):
     settings.REST_FRAMEWORK = config
 
 
+def works(token) -> bool:
+    """Whether the token authenticates a request to /api/v1/me/."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client.get("/api/v1/me/").status_code == 200
+
+
 def test_signing_in_returns_a_token_that_authenticates_requests(api):
     user = make_user("reader@example.com")
 
@@ -38,10 +57,57 @@ def test_signing_in_returns_a_token_that_authenticates_requests(api):
     assert user.last_login is not None
 
 
-def test_signing_in_twice_gives_the_same_token(api):
+def test_a_token_is_valid_for_the_configured_lifetime_and_says_until_when(api, settings):
+    settings.REST_KNOX = {**settings.REST_KNOX, "TOKEN_TTL": timedelta(days=7)}
     make_user("reader@example.com")
 
-    assert sign_in(api, "reader@example.com").json() == sign_in(api, "reader@example.com").json()
+    body = sign_in(api, "reader@example.com").json()
+
+    expiry = timezone.datetime.fromisoformat(body["expiry"])
+    assert abs(expiry - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
+
+
+def test_an_expired_token_stops_working(api):
+    make_user("reader@example.com")
+    token = sign_in(api, "reader@example.com").json()["token"]
+    assert works(token)
+
+    Token.objects.update(expiry=timezone.now() - timedelta(seconds=1))
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = api.get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_each_sign_in_gets_a_new_token(api):
+    make_user("reader@example.com")
+
+    first = sign_in(api, "reader@example.com").json()["token"]
+    second = sign_in(api, "reader@example.com").json()["token"]
+
+    assert first != second
+    assert works(first) and works(second), "each program or device keeps its own token"
+
+
+def test_tokens_are_stored_only_as_hashes(api):
+    make_user("reader@example.com")
+
+    token = sign_in(api, "reader@example.com").json()["token"]
+
+    stored = Token.objects.get()
+    assert token not in (stored.digest, stored.token_key)
+    assert len(token) >= 64
+
+
+def test_signing_in_past_the_per_account_limit_revokes_the_oldest_tokens(settings):
+    settings.API_TOKENS_PER_USER = 3
+    reader = make_user("reader@example.com")
+
+    tokens = [issue_api_token(user=reader)[1] for _ in range(5)]  # what each sign-in does
+
+    assert [works(token) for token in tokens] == [False, False, True, True, True]
+    assert Token.objects.count() == 3
 
 
 def test_email_is_matched_without_regard_to_case(api):
@@ -80,6 +146,17 @@ def test_an_imported_movielens_user_cannot_sign_in(api):
     assert sign_in(api, imported.email, "anything").status_code == 400
 
 
+@pytest.mark.parametrize("source", [User.Source.MOVIELENS, User.Source.SIMULATED])
+def test_an_imported_user_cannot_get_a_token_even_with_a_password_set_by_staff(api, source):
+    make_user(f"{source}@example.com", source=source, external_id="42")
+
+    response = sign_in(api, f"{source}@example.com")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "account_inactive"
+    assert not Token.objects.exists()
+
+
 def test_missing_credentials_name_the_fields(api):
     response = api.post("/api/v1/auth/token/", {}, format="json")
 
@@ -87,9 +164,10 @@ def test_missing_credentials_name_the_fields(api):
     assert set(response.json()["error"]["fields"]) == {"email", "password"}
 
 
-def test_signing_out_deletes_the_token(api):
+def test_signing_out_revokes_the_token_used_and_no_other(api):
     make_user("reader@example.com")
     token = sign_in(api, "reader@example.com").json()["token"]
+    other_device = sign_in(api, "reader@example.com").json()["token"]
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     assert api.delete("/api/v1/auth/token/").status_code == 204
@@ -97,7 +175,103 @@ def test_signing_out_deletes_the_token(api):
     response = api.get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+    assert works(other_device)
+    assert Token.objects.count() == 1
+
+
+# --- What revokes every token: password change or reset, signing out of the website ----------------
+
+
+@pytest.fixture
+def reader_tokens(api):
+    """A verified reader with two API tokens (two programs)."""
+    reader = make_user("reader@example.com")
+    tokens = [sign_in(api, "reader@example.com").json()["token"] for _ in range(2)]
+    assert all(works(token) for token in tokens)
+    return reader, tokens
+
+
+def test_changing_the_password_on_the_website_revokes_every_token(client, reader_tokens):
+    reader, tokens = reader_tokens
+    client.force_login(reader)
+
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": DEFAULT_PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 302
+    assert not any(works(token) for token in tokens)
     assert not Token.objects.exists()
+
+
+def test_resetting_the_password_by_email_link_revokes_every_token(client, mailoutbox, reader_tokens):
+    _, tokens = reader_tokens
+
+    client.post(reverse("account_reset_password"), {"email": "reader@example.com"})
+    link = re.search(r"https?://testserver(/accounts/password/reset/key/\S+)", mailoutbox[0].body).group(1)
+    set_password_page = client.get(link, follow=True).redirect_chain[-1][0]
+    response = client.post(set_password_page, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+
+    assert response.status_code == 302
+    assert not any(works(token) for token in tokens)
+
+
+def test_staff_setting_a_new_password_in_the_admin_revokes_every_token(client, reader_tokens):
+    reader, tokens = reader_tokens
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+
+    response = client.post(
+        f"/admin/accounts/user/{reader.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 302
+    assert not any(works(token) for token in tokens)
+
+
+def test_signing_out_of_the_website_revokes_every_token(client, reader_tokens):
+    reader, tokens = reader_tokens
+    client.force_login(reader)
+
+    response = client.post(reverse("account_logout"))
+
+    assert response.status_code == 302
+    assert not any(works(token) for token in tokens)
+
+
+def test_a_password_hash_upgrade_at_sign_in_revokes_nothing(api, reader_tokens):
+    reader, tokens = reader_tokens
+    weaker = PBKDF2PasswordHasher().encode(DEFAULT_PASSWORD, "saltsaltsalt", iterations=1000)
+    User.objects.filter(pk=reader.pk).update(password=weaker)
+
+    assert sign_in(api, "reader@example.com").status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.password != weaker, "Django upgraded the hash"
+    assert all(works(token) for token in tokens)
+
+
+# --- Tokens from before knox (DRF's authtoken) ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_issued_before_the_move_to_knox_keep_working_for_one_lifetime():
+    migration = importlib.import_module("accounts.migrations.0002_drf_tokens_to_knox")
+    reader = make_user("reader@example.com")
+    old_key = "0123456789abcdef0123456789abcdef01234567"  # DRF's tokens: 40 hex digits, stored as they are
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE authtoken_token (key varchar(40) PRIMARY KEY, created timestamp, user_id bigint)")
+        cursor.execute("INSERT INTO authtoken_token VALUES (%s, %s, %s)", [old_key, timezone.now(), reader.pk])
+
+    with connection.schema_editor() as editor:
+        migration.move_drf_tokens_to_knox(apps, editor)
+
+    assert works(old_key)
+    stored = Token.objects.get(user=reader)
+    assert old_key not in (stored.digest, stored.token_key)
+    assert abs(stored.expiry - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)
+    assert "authtoken_token" not in connection.introspection.table_names()
 
 
 def test_anonymous_requests_to_my_data_get_401_with_the_token_challenge(api):
@@ -129,12 +303,15 @@ def test_the_sites_session_authenticates_and_writes_need_the_csrf_token():
     assert accepted.status_code == 201
 
 
-def test_signing_out_of_a_session_ends_it():
+def test_signing_out_of_a_session_ends_it_and_revokes_every_token():
+    user = make_user()
+    _, token = issue_api_token(user=user)
     client = APIClient()
-    client.force_login(make_user())
+    client.force_login(user)
 
     assert client.delete("/api/v1/auth/token/").status_code == 204
     assert client.get("/api/v1/me/").status_code == 401
+    assert not works(token)
 
 
 # --- Throttling --------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The catalogue over the REST API: genres, movies (list, filters, search, detail), people."""
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import issue_api_token
 from catalog.models import Movie
 from tests.factories import make_movie, make_rating, make_user
 
@@ -16,7 +16,7 @@ def api():
 
 def signed_in(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user)[1]}")
     return client
 
 

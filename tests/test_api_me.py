@@ -1,9 +1,9 @@
 """The signed-in user's own data over the REST API: ratings, watchlist, not-interested, profile."""
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.services import issue_api_token
 from catalog.models import NotInterested, Rating, WatchlistEntry
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def signed_in(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=user)[1]}")
     return client
 
 

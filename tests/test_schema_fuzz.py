@@ -2,19 +2,25 @@
 
 Every operation gets a bounded number of generated requests (valid and invalid input), once
 anonymously and once signed in with a token (as staff, so the catalogue writes are exercised
-too), against a small catalogue with a published recommendation model. No answer may be a 5xx, and every answer must match what the schema documents (status
-code, content type, body).
+too), against a small catalogue with a published recommendation model. A third run sends every
+write operation hostile JSON bodies: a generated body with one value (or the whole body)
+replaced by a number past 64 bits, a number of 5,000 digits, 1e400, a boolean, a fraction or an
+array nested 100,000 deep. No answer may be a 5xx, and every answer must match what the schema
+documents (status code, content type, body).
 """
+import json
+
 import pytest
 import schemathesis
+from hypothesis import strategies as st
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import CHECKS as CHECK_REGISTRY
 from schemathesis.checks import load_all_checks
 
+from accounts.services import issue_api_token
 from catalog.models import Movie
 from recommendations import services
 from tests.factories import make_movie, make_rating, make_user
@@ -46,6 +52,51 @@ FUZZ_SETTINGS = settings(
 
 # The schema as the app serves it at /api/v1/schema/; requests go to the app in process (WSGI).
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application())
+# The same operations that take a body, for the hostile bodies below.
+hostile_schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", get_wsgi_application()).include(
+    method=["POST", "PUT", "PATCH"]
+)
+
+DEEP = 100_000
+# Raw JSON text: Python's encoder can neither nest this deep nor write integers of 5,000 digits.
+HOSTILE_LITERALS = [
+    "1" + "0" * 30,
+    "-" + "9" * 30,
+    str(2**63),
+    "1" + "0" * 5000,
+    "1e400",
+    "true",
+    "1.5",
+    "[" * DEEP + "]" * DEEP,
+    '{"a": ' * 2000 + "1" + "}" * 2000,
+]
+_PLACEHOLDER = "\u0000hostile\u0000"
+
+
+def _value_paths(value, prefix=()):
+    """Paths to every value inside a JSON document: ("ratings", 0, "score"), ..."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield (*prefix, key)
+        yield from _value_paths(item, (*prefix, key))
+
+
+def _replaced(document, path, literal) -> bytes:
+    """The document as JSON text with the value at path (the whole document for ()) replaced by literal."""
+    if not path:
+        return literal.encode()
+    document = json.loads(json.dumps(document))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _PLACEHOLDER
+    return json.dumps(document).replace(json.dumps(_PLACEHOLDER), literal).encode()
+
+
+@hostile_schema.hook
+def flatmap_body(context, body):
+    paths = [(), *_value_paths(body)]
+    return st.builds(_replaced, st.just(body), st.sampled_from(paths), st.sampled_from(HOSTILE_LITERALS))
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +144,11 @@ def test_api_answers_anonymous_clients_as_documented(case):
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_api_answers_signed_in_clients_as_documented(case, fan):
-    # A fresh token when a generated request signed out (deleted it) before this one.
-    token, _ = Token.objects.get_or_create(user=fan)
-    case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=CHECKS)
+    # A fresh token each time: a generated request may have signed out (revoked its token).
+    case.call_and_validate(headers={"Authorization": f"Token {issue_api_token(user=fan)[1]}"}, checks=CHECKS)
+
+
+@hostile_schema.parametrize()
+@FUZZ_SETTINGS
+def test_api_answers_hostile_json_bodies_as_documented(case, fan):
+    case.call_and_validate(headers={"Authorization": f"Token {issue_api_token(user=fan)[1]}"}, checks=CHECKS)

@@ -7,9 +7,10 @@ victim's data is the same afterwards. The catalogue is written by staff only.
 import pytest
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from accounts.services import issue_api_token
 from catalog.models import Movie, NotInterested, Rating, WatchlistEntry
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 
@@ -72,7 +73,7 @@ def victim_world():
     make_rating(victim, movie, 5.0)
     WatchlistEntry.objects.create(user=victim, movie=movie)
     NotInterested.objects.create(user=victim, movie=movie)
-    token = Token.objects.create(user=victim)
+    token, _ = issue_api_token(user=victim)
     return victim, movie, token
 
 
@@ -84,7 +85,7 @@ def victim_state(victim, movie) -> dict:
         "watchlist": list(WatchlistEntry.objects.filter(user=victim).values_list("movie_id", flat=True)),
         "hidden": list(NotInterested.objects.filter(user=victim).values_list("movie_id", flat=True)),
         "profile": (victim.email, victim.country, victim.birth_year),
-        "tokens": list(Token.objects.filter(user=victim).values_list("key", flat=True)),
+        "tokens": list(AuthToken.objects.filter(user=victim).values_list("digest", flat=True)),
         "movie": (movie.title, movie.year),
     }
 
@@ -109,7 +110,7 @@ def test_another_user_cannot_change_the_victims_data(victim_world, method, path,
     before = victim_state(victim, movie)
     attacker = make_user("mallory@example.com", password=ATTACKER_PASSWORD)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=attacker).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_api_token(user=attacker)[1]}")
 
     response = _request(client, method, path, body, movie, victim)
 
@@ -198,7 +199,7 @@ def test_html_pages_carry_a_content_security_policy(client):
 
 
 def test_the_admin_login_page_carries_the_policy(client):
-    response = client.get(reverse("admin:login"))
+    response = client.get(reverse("admin:login"), follow=True)  # staff sign in on the site's login page
 
     assert response.status_code == 200
     assert "script-src 'self'" in response["Content-Security-Policy"]

@@ -19,6 +19,7 @@ def production_env(tmp_path, **overrides) -> dict:
         CSRF_TRUSTED_ORIGINS="https://movierec.example.com",
         DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}",
         STATIC_ROOT=str(tmp_path / "static"),
+        EMAIL_HOST="smtp.movierec.example.com",
     )
     env.update(overrides)
     return env
@@ -57,6 +58,28 @@ def test_check_deploy_fails_when_https_is_switched_off(tmp_path):
     assert result.returncode != 0
     assert "security.W008" in result.stderr + result.stdout
     assert "security.W012" in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_when_no_email_can_be_sent(tmp_path):
+    env = production_env(tmp_path)
+    del env["EMAIL_HOST"]
+
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    output = result.stderr + result.stdout
+    assert "accounts.W001" in output
+    assert "verification and password-reset links are only written to the log" in output
+    assert "Set EMAIL_HOST" in output
+
+
+def test_the_api_token_lifetime_comes_from_the_environment(tmp_path):
+    code = "from knox.settings import knox_settings; print(knox_settings.TOKEN_TTL)"
+
+    result = manage(production_env(tmp_path, API_TOKEN_TTL_DAYS="2"), "shell", "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    assert "2 days, 0:00:00" in result.stdout.splitlines()
 
 
 def test_the_site_refuses_to_run_in_production_on_the_development_secret_key(tmp_path):

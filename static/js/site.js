@@ -11,7 +11,8 @@
   async function postForm(form, extra) {
     const body = new FormData(form);
     for (const [key, value] of Object.entries(extra || {})) body.set(key, value);
-    const response = await fetch(form.action, {
+    // Not form.action: a field named "action" (the list toggles have one) shadows that property.
+    const response = await fetch(form.getAttribute("action") || window.location.href, {
       method: "POST",
       body,
       headers: { Accept: "application/json" },
