@@ -13,6 +13,9 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from catalog import history_import
@@ -159,21 +162,39 @@ def join_group(*, token: str, user, member_name: str) -> WatchGroupMember:
 def remove_member(member: WatchGroupMember, *, by) -> None:
     """Remove a member: yourself (leaving), anyone (the owner), a guest you added.
 
-    When the owner leaves, the longest-standing other account member becomes the owner; a group
-    left without account members is deleted.
+    Then, as after an account deletion (see _after_member_left): if the owner went, the
+    longest-standing other account member becomes the owner; a group left without account
+    members is deleted with its guests and their films.
     """
     group = _lock(member.group)
     member_of(group, by)
     if not (member.user_id == by.pk or group.owner_id == by.pk or (member.is_guest and member.added_by_id == by.pk)):
         raise PermissionDenied("Only the group's owner can remove other members.")
     member.delete()
-    if member.user_id == group.owner_id:
-        heir = group.members.filter(user__isnull=False).order_by("joined_at", "id").first()
-        if heir is None:
-            group.delete()
-            return
-        group.owner_id = heir.user_id
-        group.save(update_fields=["owner"])
+
+
+@receiver(post_delete, sender=WatchGroupMember, dispatch_uid="watch_group_member_left")
+def _after_member_left(sender, instance, origin=None, **kwargs):
+    """Keep every group with an owner and delete groups nobody with an account is left in.
+
+    Runs whoever deletes the membership: leaving, removal, or the member's account deletion
+    (then the owner field has already been emptied). Not while the group itself is deleted.
+    """
+    if instance.is_guest or _is_group_deletion(origin):
+        return
+    group = WatchGroup.objects.filter(pk=instance.group_id).first()
+    if group is None or group.owner_id not in (None, instance.user_id):
+        return
+    heir = group.members.filter(user__isnull=False).order_by("joined_at", "id").first()
+    if heir is None:
+        group.delete()
+    else:
+        WatchGroup.objects.filter(pk=group.pk).update(owner_id=heir.user_id)
+
+
+def _is_group_deletion(origin) -> bool:
+    model = origin.model if isinstance(origin, QuerySet) else type(origin)
+    return model is WatchGroup
 
 
 def leave_group(group: WatchGroup, *, user) -> None:

@@ -115,7 +115,9 @@ class WatchGroup(models.Model):
     FLOORS = [(2.5, "2½ stars"), (3.0, "3 stars"), (3.5, "3½ stars")]
 
     name = models.CharField(max_length=80)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Never empty for long: when the owner goes, the longest-standing account member takes over
+    # (recommendations.group_services), and a group without account members is deleted.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     strategy = models.CharField(max_length=32, choices=STRATEGIES, default=group_ranking.DEFAULT_STRATEGY)
     floor = models.FloatField(default=group_ranking.DEFAULT_FLOOR, choices=FLOORS,
                               help_text="Average without misery: nobody's predicted stars below this.")

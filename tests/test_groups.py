@@ -279,6 +279,22 @@ def test_a_member_leaves_and_when_the_owner_leaves_the_longest_standing_member_t
     assert not WatchGroup.objects.filter(pk=world.group.pk).exists()
 
 
+def test_account_deletion_hands_the_group_over_and_the_last_account_takes_the_guests_along(world):
+    from accounts.services import delete_account
+
+    data, _ = horror_guest_file()
+    add_guest(world.group, by=world.ana, name="Gus", filename="ratings.csv", data=data)
+    delete_account(user=world.ana)
+    world.group.refresh_from_db()
+    assert world.group.owner_id == world.ben.pk
+    assert list(world.group.members.values_list("name", flat=True)) == ["Ben", "Cleo", "Gus"]
+    delete_account(user=world.cleo)
+    assert WatchGroup.objects.get(pk=world.group.pk).owner_id == world.ben.pk
+    delete_account(user=world.ben)
+    assert not WatchGroup.objects.exists()
+    assert not WatchGroupMember.objects.exists() and not WatchGroupGuestFilm.objects.exists()
+
+
 def test_deleting_a_group_deletes_its_members_guests_their_films_and_invitations(client, world):
     data, _ = horror_guest_file()
     add_guest(world.group, by=world.ben, name="Gus", filename="ratings.csv", data=data)
