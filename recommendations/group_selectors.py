@@ -61,8 +61,9 @@ class GroupList:
 
 def groups_for_user(user):
     """The groups the user is a member of, newest first, with ``member_count``."""
-    return (WatchGroup.objects.filter(members__user_id=user.pk)
-            .annotate(member_count=Count("members", distinct=True)).order_by("-created_at", "-id"))
+    # A subquery, not a join on members: the join would leave only the user's row to count.
+    mine = WatchGroupMember.objects.filter(user_id=user.pk).values("group_id")
+    return WatchGroup.objects.filter(pk__in=mine).annotate(member_count=Count("members")).order_by("-created_at", "-id")
 
 
 def group_members(group: WatchGroup) -> list[WatchGroupMember]:

@@ -23,6 +23,7 @@ from recommendations.group_services import (
     leave_group,
     remove_member,
     revoke_invitation,
+    update_group,
 )
 from recommendations.models import WatchGroup, WatchGroupGuestFilm, WatchGroupInvitation, WatchGroupMember
 from tests.factories import make_user
@@ -131,8 +132,6 @@ def test_the_group_chooses_its_strategy_and_the_list_follows_it(client, world):
     world.group.refresh_from_db()
     assert world.group.strategy == "most_pleasure"
     with pytest.raises(ValidationError):
-        from recommendations.group_services import update_group
-
         update_group(world.group, by=world.ben, floor=4.2)
 
 
@@ -242,6 +241,7 @@ def test_joining_by_link_adds_the_member_under_the_name_they_choose(client, worl
     response = client.post(url, {"member_name": "Dan"})
     assert response.status_code == 302
     assert world.group.members.get(user=newcomer).name == "Dan"
+    assert "4 members" in client.get(reverse("groups:list")).content.decode()
     assert client.get(url).status_code == 302  # already in: straight to the group
 
 
