@@ -67,7 +67,7 @@ def groups_for_user(user):
 
 
 def group_members(group: WatchGroup) -> list[WatchGroupMember]:
-    return list(group.members.all())
+    return list(group.members.select_related("user"))
 
 
 def active_invitations(group: WatchGroup) -> list[WatchGroupInvitation]:
