@@ -73,11 +73,12 @@ def test_least_misery_lets_the_least_happy_member_decide_and_most_pleasure_the_h
     assert group_ranking.order(STARS, NEUTRAL, "most_pleasure").tolist() == [3, 0, 2, 1]
 
 
-def test_a_film_that_stands_out_in_members_own_rankings_wins_a_tie_in_stars():
-    stars = np.full((2, 2), 4.0)
-    served = np.array([[0.5, 3.0], [0.5, 2.0]])
+def test_a_film_that_stands_out_in_members_own_rankings_counts_half_a_star_per_standard_deviation():
+    stars = np.array([[4.0, 3.8], [4.0, 3.8]])
+    served = np.array([[0.5, 1.5], [0.5, 1.5]])  # film 1: 0.2 stars less, one deviation more
     for strategy in group_ranking.STRATEGIES:
         assert group_ranking.order(stars, served, strategy).tolist() == [1, 0]
+        assert group_ranking.order(stars, served / 4, strategy).tolist() == [0, 1]
 
 
 def test_reasons_name_a_director_a_member_loves_and_how_the_group_stands():
@@ -85,11 +86,13 @@ def test_reasons_name_a_director_a_member_loves_and_how_the_group_stands():
     members = [SimpleNamespace(favourite_directors={"director:David Fincher"}), SimpleNamespace(favourite_directors=set())]
     names = ["Ana", "Ben"]
 
-    assert group_ranking.reasons(model, 0, np.array([4.6, 3.7]), 0, members, names, "least_misery", 3.0) == [
+    assert group_ranking.reasons(model, 0, np.array([4.6, 3.7]), members, names, "least_misery", 3.0) == [
         "Ana loves David Fincher", "Everyone's above 3.5"]
-    assert group_ranking.reasons(model, 1, np.array([4.6, 2.7]), 0, members, names, "average_without_misery", 3.0) == [
+    assert group_ranking.reasons(model, 1, np.array([4.6, 2.7]), members, names, "average_without_misery", 3.0) == [
         "Ana's pick (4.6 ★)"]
-    assert group_ranking.reasons(model, 1, np.array([3.0, 3.4]), 1, members, names, "average_without_misery", 3.0) == [
+    assert group_ranking.reasons(model, 1, np.array([2.9, 4.1]), members, names, "most_pleasure", 2.5) == [
+        "Ben's pick (4.1 ★)"]
+    assert group_ranking.reasons(model, 1, np.array([3.0, 3.4]), members, names, "average_without_misery", 3.0) == [
         "Nobody below 2.5"]
 
 
