@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("catalog.api")),
     path("", include("recommendations.api")),
     path("", include("accounts.api")),
+    path("", include("recommendations.group_api")),
     path("health/", health, name="api-health"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view loads its start-up script from a URL, so the docs need no inline script (CSP).

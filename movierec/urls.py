@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("catalog.history_urls")),
     path("", include("recommendations.onboarding_urls")),
     path("", include("accounts.taste_urls")),
+    path("", include("recommendations.group_urls")),
 ]
 
 # Errors under /api/ answer with the API's JSON error body; elsewhere with the site's own pages.

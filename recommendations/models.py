@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import models
 
+from catalog.models import HALF_STARS
+from recommendations import group_ranking
+
 
 class ModelVersion(models.Model):
     """One fit of the recommender: where its artifact lives, how it was made, how it scored."""
@@ -97,3 +100,91 @@ class UserVector(models.Model):
 
     def __str__(self):
         return f"vector of user {self.user_id} for {self.model_version}"
+
+
+# ----------------------------------------------------------------------------- watch together
+
+
+class WatchGroup(models.Model):
+    """A "watch together" group: 2 to 8 members (accounts and guests) picking a film together.
+
+    Members see the group's names and predictions only, never each other's ratings.
+    """
+
+    STRATEGIES = list(group_ranking.STRATEGIES.items())
+    FLOORS = [(2.5, "2½ stars"), (3.0, "3 stars"), (3.5, "3½ stars")]
+
+    name = models.CharField(max_length=80)
+    # Never empty for long: when the owner goes, the longest-standing account member takes over
+    # (recommendations.group_services), and a group without account members is deleted.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    strategy = models.CharField(max_length=32, choices=STRATEGIES, default=group_ranking.DEFAULT_STRATEGY)
+    floor = models.FloatField(default=group_ranking.DEFAULT_FLOOR, choices=FLOORS,
+                              help_text="Average without misery: nobody's predicted stars below this.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class WatchGroupMember(models.Model):
+    """A member of a group: an account, or a guest (no account) whose films came from an export."""
+
+    group = models.ForeignKey(WatchGroup, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+", help_text="Empty for a guest.")
+    name = models.CharField(max_length=40, help_text="The name the group sees.")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+", help_text="Who added the guest.")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group", "user"], condition=models.Q(user__isnull=False),
+                                    name="one_membership_per_user"),
+            models.UniqueConstraint(fields=["group", "name"], name="unique_member_name_in_group"),
+        ]
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user_id is None
+
+    def __str__(self):
+        return f"{self.name} in {self.group}"
+
+
+class WatchGroupGuestFilm(models.Model):
+    """A film from a guest's export, kept for that group only: rated (score) or on their
+    watchlist (no score). Deleted with the guest and with the group."""
+
+    member = models.ForeignKey(WatchGroupMember, on_delete=models.CASCADE, related_name="guest_films")
+    movie = models.ForeignKey("catalog.Movie", on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "movie"], name="one_guest_film_per_movie"),
+            models.CheckConstraint(condition=models.Q(score__isnull=True) | models.Q(score__in=HALF_STARS),
+                                   name="guest_score_half_stars"),
+        ]
+
+
+class WatchGroupInvitation(models.Model):
+    """A link that lets whoever holds it join the group until it expires or is revoked."""
+
+    group = models.ForeignKey(WatchGroup, on_delete=models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"invitation to {self.group} until {self.expires_at:%Y-%m-%d}"

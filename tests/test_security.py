@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import issue_api_token
 from catalog.models import Movie, NotInterested, Rating, WatchlistEntry
+from recommendations.group_services import create_group, create_invitation
+from recommendations.models import WatchGroup, WatchGroupInvitation, WatchGroupMember
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +37,15 @@ WRITE_ENDPOINTS = [
     ("put", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
     ("patch", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
     ("delete", "/api/v1/movies/{movie}/", None, 403),
+    # Watch together: the victim's group is invisible to anyone outside it.
+    ("post", "/api/v1/groups/", {"name": "Mallory's", "member_name": "Mallory"}, None),
+    ("post", "/api/v1/groups/join/", {"token": "a-guessed-token", "member_name": "Mallory"}, 400),
+    ("patch", "/api/v1/groups/{group_id}/", {"strategy": "least_misery"}, 404),
+    ("delete", "/api/v1/groups/{group_id}/", None, 404),
+    ("post", "/api/v1/groups/{group_id}/invitations/", {"days": 1}, 404),
+    ("delete", "/api/v1/groups/{group_id}/invitations/{invitation_id}/", None, 404),
+    ("post", "/api/v1/groups/{group_id}/guests/", {"name": "Ghost"}, 404),
+    ("delete", "/api/v1/groups/{group_id}/members/{member_id}/", None, 404),
 ]
 IDS = [f"{method} {path}" for method, path, _, _ in WRITE_ENDPOINTS]
 ATTACKER_PASSWORD = "mallory-Own-passw0rd"
@@ -44,7 +55,13 @@ ANONYMOUS_WRITES = {("post", "/api/v1/auth/token/")}
 
 def _fill(value, movie, victim):
     if isinstance(value, str):
-        return value.replace("{movie}", str(movie.pk)).replace("{victim}", str(victim.pk))
+        value = value.replace("{movie}", str(movie.pk)).replace("{victim}", str(victim.pk))
+        if "{group_id}" in value:
+            invitation = WatchGroupInvitation.objects.get(created_by=victim)
+            member = WatchGroupMember.objects.get(user=victim)
+            value = value.replace("{group_id}", str(member.group_id)).replace(
+                "{invitation_id}", str(invitation.pk)).replace("{member_id}", str(member.pk))
+        return value
     if isinstance(value, list):
         return [_fill(item, movie, victim) for item in value]
     if isinstance(value, dict):
@@ -74,6 +91,8 @@ def victim_world():
     WatchlistEntry.objects.create(user=victim, movie=movie)
     NotInterested.objects.create(user=victim, movie=movie)
     token, _ = issue_api_token(user=victim)
+    group = create_group(owner=victim, name="Victim's group", member_name="Victim")
+    create_invitation(group, by=victim)
     return victim, movie, token
 
 
@@ -87,6 +106,9 @@ def victim_state(victim, movie) -> dict:
         "profile": (victim.email, victim.country, victim.birth_year),
         "tokens": list(AuthToken.objects.filter(user=victim).values_list("digest", flat=True)),
         "movie": (movie.title, movie.year),
+        "groups": list(WatchGroup.objects.filter(members__user=victim).values_list("name", "strategy", "owner_id")),
+        "group_members": list(WatchGroupMember.objects.filter(group__owner=victim).values_list("user_id", "name")),
+        "invitations": list(WatchGroupInvitation.objects.filter(group__owner=victim).values_list("pk", "revoked_at")),
     }
 
 
