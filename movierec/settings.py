@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Survives Redis going away while it holds delayed or prefetched messages (see movierec.celery).
+CELERY_WORKER_CONSUMER = "movierec.celery:BrokerOutageTolerantConsumer"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # A request must not hang when Redis is down: one quick retry, then the caller logs and moves on.
