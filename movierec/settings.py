@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "movierec.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -283,9 +284,36 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Logs and metrics ------------------------------------------------------------------------
+# "json": one JSON object per line (request id, user id, view, duration on request lines), for
+# log collectors; "text" for a terminal. Celery workers and beat log the same way.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "movierec.observability.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_context"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's own console handler would print its records a second time, as plain text.
+        "django": {"handlers": [], "level": "INFO"},
+        # Routine lines (the refresh sweep every 30 s, every task received and done) would bury
+        # what matters; the pipeline logs refits, publishes and warms itself.
+        "celery.beat": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# /metrics answers staff and these addresses or networks (the Prometheus scraper).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

@@ -184,6 +184,7 @@ def _worker_environment(settings, tmp_path, redis_url: str, key_prefix: str) -> 
         "CACHE_KEY_PREFIX": key_prefix,
         "CELERY_QUEUE": TEST_QUEUE,
         "DJANGO_SETTINGS_MODULE": "movierec.settings",
+        "TASK_LOG_LEVEL": "INFO",  # the tests read "received" and "succeeded" lines in the worker log
     }
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_app.conf.task_always_eager = False
