@@ -94,7 +94,13 @@ class Command(BaseCommand):
             if time.monotonic() - started > ANNOUNCE_TIMEOUT_SECONDS:
                 raise CommandError(f"The site did not answer at {health} within {ANNOUNCE_TIMEOUT_SECONDS} s.")
             time.sleep(0.3)
-        lines = [f"movierec is serving at {url} (answered after {time.monotonic() - started:.1f} s). Ctrl-C stops it."]
+        answered = time.monotonic() - started
+        # Printed after the worker's start-up banner, so nothing scrolls it away.
+        while not current_app.conf.task_always_eager and not _worker_answers():
+            if time.monotonic() - started > ANNOUNCE_TIMEOUT_SECONDS:
+                self.stderr.write("No Celery worker answered: refits and list refreshes wait until one runs.")
+                break
+        lines = [f"movierec is serving at {url} (it answered {answered:.1f} s after starting). Ctrl-C stops it."]
         if not ModelVersion.objects.filter(is_current=True).exists():
             lines.append("The first recommendation model is being fitted; visitors get popular films until then.")
         if CREDENTIALS_FILE.exists():
@@ -102,6 +108,14 @@ class Command(BaseCommand):
             CREDENTIALS_FILE.unlink()
         rule = "=" * max(len(line) for line in lines)
         self.stdout.write(self.style.SUCCESS("\n".join([rule, *lines, rule])))
+
+
+def _worker_answers() -> bool:
+    try:
+        return bool(current_app.control.ping(timeout=1.0))
+    except Exception:  # broker not reachable yet: the worker is not up either
+        time.sleep(1)
+        return False
 
 
 def _answers(url: str) -> bool:
