@@ -12,6 +12,9 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+# Load Django and every view once in the master, before the workers fork: they start answering at
+# once instead of each importing the site (numpy, the recommender) on its first request.
+preload_app = True
 # One line per request comes from movierec.middleware.RequestLogMiddleware instead of an access log.
 accesslog = None
 errorlog = "-"
@@ -25,6 +28,12 @@ def on_starting(server):
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
+
+
+def when_ready(server):
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # imports the views, and through them the recommender
 
 
 def child_exit(server, worker):

@@ -32,8 +32,12 @@ def refit_model(requested_at: float | None = None, reason: str = "", hyperparame
 
 @shared_task(name="recommendations.maybe_refit")
 def maybe_refit() -> bool:
-    """Periodic check: enqueue a refit when enough new ratings arrived since the last fit."""
-    if pipeline.refit_is_due() and not refit_running():
+    """Periodic check: refit when enough new ratings arrived, or when the last refit's worker died."""
+    if refit_running():
+        return False
+    if pipeline.refit_abandoned():
+        return request_refit(reason="the previous refit's worker stopped before it finished")
+    if pipeline.refit_is_due():
         return request_refit(reason="enough new ratings")
     return False
 
