@@ -230,11 +230,11 @@ def main() -> None:
         events.append((time.monotonic() - t0, "periodic check sent (maybe_refit)"))
         runner.join()
         survivor = next(w for w in workers if w is not doomed)
-        wait_until(lambda: len(re.findall(r"refit_model\[[^\]]+\] succeeded", survivor.log())) >= 1, timeout=600,
-                   message=f"the surviving worker's refit\n{survivor.log()[-3000:]}", interval=1)
-        events.append((time.monotonic() - t0, f"{survivor.name} published a new model"))
+        finished = wait_until(lambda: re.search(r"refit_model\[[^\]]+\] succeeded in [0-9.]+s: (\{.*?\})", survivor.log()),
+                              timeout=600, message=f"the surviving worker's refit\n{survivor.log()[-3000:]}", interval=1)
+        events.append((time.monotonic() - t0, f"{survivor.name} finished the refit: {finished.group(1)}"))
 
-        state = json.loads(_manage(env, "shell", stdin=STATE_SCRIPT).split("STATE ", 1)[1])
+        state = json.loads(_manage(env, "shell", stdin=STATE_SCRIPT.format()).split("STATE ", 1)[1])
         token_email = json.loads(_manage(env, "shell", "-c", (
             "import json; from rest_framework.authtoken.models import Token; "
             "print('MAP ' + json.dumps({t.key: t.user.email for t in Token.objects.select_related('user')}))"
