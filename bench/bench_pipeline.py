@@ -6,8 +6,9 @@
     (p50/p95, including the RECOMMENDER_REFRESH_DEBOUNCE_SECONDS debounce).
 (b) a generated release (1M ratings by default) in a temporary SQLite database: refit + warm.
 
-Redis database 12 (BENCH_REDIS_URL) is flushed and used as cache and broker. Sizes from the
-environment: BENCH_PIPELINE_RATINGS (1000000), BENCH_PIPELINE_USERS (6000), BENCH_PIPELINE_MOVIES
+Every imported user counts as a site account that signed in today, so the warm covers them all.
+Each part runs its own redis-server (port 6391-6399, bench.servers.PrivateRedis) as cache and
+broker: the shared Redis is never touched. Sizes from the environment: BENCH_PIPELINE_RATINGS (1000000), BENCH_PIPELINE_USERS (6000), BENCH_PIPELINE_MOVIES
 (4000), BENCH_SMALL_PATH, BENCH_LATENCY_SAMPLES (40), BENCH_PIPELINE_SKIP_LARGE=1.
 """
 from __future__ import annotations
@@ -19,24 +20,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+from bench.servers import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = Path(os.environ.get("BENCH_SMALL_PATH", ROOT.parent / "shared" / "datasets" / "ml-latest-small"))
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 RESULT_MARK = "BENCH-RESULT "
 
 
-def _env(folder: str) -> dict:
+def _env(folder: str, redis_url: str) -> dict:
     return {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
-        "REDIS_URL": REDIS_URL,
-        "CELERY_BROKER_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "MEDIA_ROOT": f"{folder}/media",
-        # Every user of a MovieLens release counts as active, so the warm covers them all.
-        "RECOMMENDER_ACTIVE_USER_DAYS": "100000",
         "DJANGO_SETTINGS_MODULE": "movierec.settings",
         "PYTHONUNBUFFERED": "1",
     }
@@ -65,10 +66,14 @@ def manage(args: list[str], env: dict) -> tuple[float, float, str]:
     return run_child([str(ROOT / "manage.py"), *args], env)
 
 
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+@contextmanager
+def private_redis():
+    """A redis-server of the bench's own for one part; yields its URL."""
+    server = PrivateRedis().start()
+    try:
+        yield server.url
+    finally:
+        server.close()
 
 
 # ------------------------------------------------------------------------------ child side
@@ -83,8 +88,15 @@ def _django():
 def child_refit() -> dict:
     """Refit + publish + warm; if the holdout check rejects the fit, warm it anyway to time the warm."""
     _django()
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
     from recommendations import pipeline
     from recommendations.models import ModelVersion
+
+    # Imported users never sign in, so no list is warmed for them; here they play site accounts.
+    User = get_user_model()
+    User.objects.exclude(source=User.Source.SITE).update(source=User.Source.SITE, last_login=timezone.now())
 
     started = time.perf_counter()
     outcome = pipeline.refit_and_publish(progress=False)
@@ -190,9 +202,8 @@ def _print_refit(label: str, result: dict, rss: float) -> None:
 
 def bench_small() -> None:
     samples = int(os.environ.get("BENCH_LATENCY_SAMPLES", "40"))
-    with tempfile.TemporaryDirectory() as folder:
-        env = _env(folder)
-        flush_redis()
+    with tempfile.TemporaryDirectory() as folder, private_redis() as redis_url:
+        env = _env(folder, redis_url)
         manage(["migrate", "--noinput", "-v0"], env)
         manage(["import_movielens", str(SMALL), "--no-progress"], env)
         _, rss, text = run_child(["-m", "bench.bench_pipeline", "refit"], env)
@@ -205,23 +216,20 @@ def bench_small() -> None:
         latency = child_result(text)
         print(f"[ml-latest-small] rating -> updated cached list through a Celery worker ({latency['samples']} ratings): "
               f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s (includes the {latency['debounce']:g} s debounce)")
-    flush_redis()
 
 
 def bench_large() -> None:
     ratings = int(os.environ.get("BENCH_PIPELINE_RATINGS", "1000000"))
     users = int(os.environ.get("BENCH_PIPELINE_USERS", "6000"))
     movies = int(os.environ.get("BENCH_PIPELINE_MOVIES", "4000"))
-    with tempfile.TemporaryDirectory() as folder:
-        env = _env(folder)
-        flush_redis()
+    with tempfile.TemporaryDirectory() as folder, private_redis() as redis_url:
+        env = _env(folder, redis_url)
         manage(["generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
                 "--out", f"{folder}/release", "--no-progress"], env)
         manage(["migrate", "--noinput", "-v0"], env)
         manage(["import_movielens", f"{folder}/release", "--no-progress"], env)
         _, rss, text = run_child(["-m", "bench.bench_pipeline", "refit"], env)
         _print_refit(f"generated {ratings:,}", child_result(text), rss)
-    flush_redis()
 
 
 def main() -> None:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "movierec.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,8 +92,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while an import or a worker writes.
-    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 30}
+    # WAL lets the web process read while an import or a worker writes; IMMEDIATE transactions
+    # take the write lock when they begin, so two processes writing at once wait for each other
+    # (up to the timeout) instead of one failing at once with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 30,
+                                       "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -131,18 +135,23 @@ STORAGES = {
 
 # --- Redis: cache, Celery broker -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The longest one Redis call may wait (connect or answer). After a failure the site stops
+# calling Redis for REDIS_BREAKER_SECONDS (movierec.cache_backends: one breaker per process).
+REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "0.25"))
+REDIS_BREAKER_SECONDS = float(os.environ.get("REDIS_BREAKER_SECONDS", "10"))
+_REDIS_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT}
 _REDIS_CACHE = {
     "LOCATION": REDIS_URL,
     # Several deployments (or test runs) can share one Redis with their own prefix and queue.
     "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "movierec"),
-    "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    "OPTIONS": _REDIS_OPTIONS,
 }
 _LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "movierec"}
-# "default" (sessions, rate limits, throttles) fails open when Redis is down; "recommendations"
+# "default" (rate limits, throttles) fails open when Redis is down; "recommendations"
 # (recommendations.cache) raises, so the recommendation code can notice the outage and compute.
 CACHES = {
     "default": {"BACKEND": "movierec.cache_backends.FailOpenRedisCache", **_REDIS_CACHE} if REDIS_URL else _LOCMEM_CACHE,
-    "recommendations": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS_CACHE}
+    "recommendations": {"BACKEND": "movierec.cache_backends.GuardedRedisCache", **_REDIS_CACHE}
     if REDIS_URL
     else _LOCMEM_CACHE,
 }
@@ -158,11 +167,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Survives Redis going away while it holds delayed or prefetched messages (see movierec.celery).
+CELERY_WORKER_CONSUMER = "movierec.celery:BrokerOutageTolerantConsumer"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-# A request must not hang when Redis is down: one quick retry, then the caller logs and moves on.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 5}
+# A request must not hang when Redis is down: one try bounded by REDIS_TIMEOUT, then the caller
+# logs and moves on (a refresh that could not be sent is re-sent by the pending-refresh sweep).
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = dict(_REDIS_OPTIONS)
 
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get(
@@ -283,6 +295,8 @@ RECOMMENDER_CACHE_TOP_N = int(os.environ.get("RECOMMENDER_CACHE_TOP_N", "60"))
 RECOMMENDER_CACHE_TTL = int(os.environ.get("RECOMMENDER_CACHE_TTL", str(3 * 24 * 3600)))
 RECOMMENDER_ACTIVE_USER_DAYS = int(os.environ.get("RECOMMENDER_ACTIVE_USER_DAYS", "180"))
 RECOMMENDER_REFRESH_DEBOUNCE_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_DEBOUNCE_SECONDS", "1"))
+# A refresh sent this long (after its debounce) without running was lost: the sweep sends it again.
+RECOMMENDER_REFRESH_LOST_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_LOST_SECONDS", "30"))
 # The refit lock expires this long after its worker stops extending it (e.g. it was killed).
 RECOMMENDER_REFIT_LOCK_TTL = int(os.environ.get("RECOMMENDER_REFIT_LOCK_TTL", "60"))
 
@@ -297,9 +311,36 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- Logs and metrics ------------------------------------------------------------------------
+# "json": one JSON object per line (request id, user id, view, duration on request lines), for
+# log collectors; "text" for a terminal. Celery workers and beat log the same way.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "movierec.observability.RequestContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "[%(asctime)s] %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_context"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's own console handler would print its records a second time, as plain text.
+        "django": {"handlers": [], "level": "INFO"},
+        # Routine lines (the refresh sweep every 30 s, every task received and done) would bury
+        # what matters; the pipeline logs refits, publishes and warms itself.
+        "celery.beat": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+        "celery.app.trace": {"level": os.environ.get("TASK_LOG_LEVEL", "WARNING")},
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# /metrics answers staff and these addresses or networks (the Prometheus scraper).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")

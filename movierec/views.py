@@ -1,6 +1,9 @@
-"""Site-wide views: the health check."""
+"""Site-wide views: the health check and the Prometheus metrics."""
+import os
+
+from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 
 def healthz(request):
@@ -37,3 +40,38 @@ def _model_state() -> str:
 
     version_id = ModelVersion.objects.filter(is_current=True).values_list("pk", flat=True).first()
     return str(version_id) if version_id else "none"
+
+
+def metrics(request):
+    """Prometheus metrics, for staff and for the addresses in METRICS_ALLOWED_IPS (the scraper)."""
+    import ipaddress
+
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+    from movierec.observability import SiteCollector
+
+    user = getattr(request, "user", None)
+    allowed = user is not None and user.is_staff
+    if not allowed:
+        client = ipaddress.ip_address(_client_address(request))
+        allowed = any(client in ipaddress.ip_network(network, strict=False) for network in settings.METRICS_ALLOWED_IPS)
+    if not allowed:
+        return HttpResponse("Metrics are for staff and the monitoring addresses in METRICS_ALLOWED_IPS.\n",
+                            status=403, content_type="text/plain")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        multiprocess.MultiProcessCollector(processes)
+    else:
+        processes = REGISTRY
+    site = CollectorRegistry()
+    site.register(SiteCollector())
+    return HttpResponse(generate_latest(processes) + generate_latest(site), content_type=CONTENT_TYPE_LATEST)
+
+
+def _client_address(request) -> str:
+    """The connecting address, or behind TRUSTED_PROXY_COUNT proxies the one they received."""
+    if settings.TRUSTED_PROXY_COUNT:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(forwarded) >= settings.TRUSTED_PROXY_COUNT:
+            return forwarded[-settings.TRUSTED_PROXY_COUNT]
+    return request.META["REMOTE_ADDR"]

@@ -21,11 +21,10 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
-from kombu.exceptions import OperationalError as BrokerError
 
-from catalog.models import Movie
+from catalog.models import Movie, NotInterested, Rating
+from movierec.cache_backends import REDIS_ERRORS, GuardedRedisCache, breaker, redis_guard
 from recommendations import selectors
 
 logger = logging.getLogger(__name__)
@@ -36,16 +35,9 @@ FIRST_FIT_KEY = "rec:first-fit-requested"
 HITS_KEY = "rec:stats:hits"
 MISSES_KEY = "rec:stats:misses"
 NO_MODEL = "none"
-# After a failure, skip Redis for this long instead of paying a connect timeout per request.
-RETRY_AFTER_SECONDS = 5.0
 
 CACHE_ALIAS = "recommendations"
 cache = ConnectionProxy(caches, CACHE_ALIAS)
-
-REDIS_ERRORS = (redis.exceptions.RedisError, OSError, BrokerError)
-
-_down_until = 0.0
-_outage_logged = False
 
 
 def list_key(version: str, user_id: int) -> str:
@@ -53,47 +45,35 @@ def list_key(version: str, user_id: int) -> str:
 
 
 @lru_cache(maxsize=4)
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2)
+def _client_for(url: str, timeout: float) -> redis.Redis:
+    # No retries: one REDIS_TIMEOUT is all a caller waits (redis.Redis would retry 3 times).
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout,
+                                retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
 
 
 def redis_client() -> redis.Redis | None:
-    """A raw client on the Redis behind the recommendation cache, or None when it is not Redis."""
+    """A raw client on the Redis behind the recommendation cache, or None when it is not Redis.
+
+    Use it inside ``redis_guard()`` so an outage trips the shared circuit breaker.
+    """
     config = settings.CACHES[CACHE_ALIAS]
-    if config["BACKEND"] != f"{RedisCache.__module__}.{RedisCache.__qualname__}":
+    if config["BACKEND"] != f"{GuardedRedisCache.__module__}.{GuardedRedisCache.__qualname__}":
         return None
     location = config["LOCATION"]
-    return _client_for(location[0] if isinstance(location, (list, tuple)) else location)
-
-
-def redis_available() -> bool:
-    """False while a recent Redis failure is being waited out."""
-    return time.monotonic() >= _down_until
-
-
-def mark_redis_down(error: Exception) -> None:
-    """Remember an outage for a few seconds and log it once (not once per request)."""
-    global _down_until, _outage_logged
-    _down_until = time.monotonic() + RETRY_AFTER_SECONDS
-    if not _outage_logged:
-        logger.warning("Redis is unreachable (%s): recommendations are computed in process until it is back.", error)
-        _outage_logged = True
-
-
-def _mark_redis_up() -> None:
-    global _outage_logged
-    if _outage_logged:
-        logger.info("Redis is reachable again: recommendations are cached again.")
-    _outage_logged = False
+    return _client_for(location[0] if isinstance(location, (list, tuple)) else location, settings.REDIS_TIMEOUT)
 
 
 def redis_state() -> str:
-    """"up", "down", or "not configured" (locmem cache, no Redis in this deployment)."""
+    """"up", "down", or "not configured" (locmem cache, no Redis in this deployment).
+
+    While the circuit breaker is open this answers "down" without waiting on Redis again.
+    """
     client = redis_client()
     if client is None:
         return "not configured"
     try:
-        client.ping()
+        with redis_guard():
+            client.ping()
     except REDIS_ERRORS:
         return "down"
     return "up"
@@ -170,44 +150,55 @@ def record_warm(version, count: int, seconds: float) -> None:
 def _count(key: str) -> None:
     client = redis_client()
     if client is not None:
-        client.incr(cache.make_key(key))
+        with redis_guard():
+            client.incr(cache.make_key(key))
+
+
+def _drop_rated_and_hidden(user, payload: list[dict]) -> list[dict]:
+    """The cached items the user has not rated or hidden since the list was written (one query)."""
+    ids = [item["movie_id"] for item in payload]
+    seen = set(
+        Rating.objects.filter(user=user, movie_id__in=ids).order_by().values_list("movie_id", flat=True)
+        .union(NotInterested.objects.filter(user=user, movie_id__in=ids).order_by().values_list("movie_id", flat=True))
+    )
+    return [item for item in payload if item["movie_id"] not in seen] if seen else payload
 
 
 def get_recommendations(user, n: int = 20):
     """The user's top-n recommendations: from Redis, or computed (and stored) on a miss.
 
-    Never fails because of Redis: when it is unreachable the list is computed in process.
+    Never a film the user has rated or hidden, even in the moment before their refreshed list
+    is stored: the cached list is checked against their current ratings and hidden films.
+    Never fails because of Redis: while it is unreachable the list is computed in process.
     On a fresh install with no model, the popularity fallback is served and a first fit is
     requested (once).
     """
-    if not user.is_authenticated:
-        return selectors.recommend_for_user(user, n=n)
-    if not redis_available():
+    if not user.is_authenticated or breaker.is_open:
         return selectors.recommend_for_user(user, n=n)
     try:
         version = current_version_pointer()
         payload = cache.get(list_key(version, user.pk))
-        if payload is not None:
-            _count(HITS_KEY)
-        else:
-            _count(MISSES_KEY)
-        _mark_redis_up()
-    except REDIS_ERRORS as error:
-        mark_redis_down(error)
+        _count(HITS_KEY if payload is not None else MISSES_KEY)
+    except REDIS_ERRORS:
         return selectors.recommend_for_user(user, n=n)
 
-    if payload is not None and (len(payload) >= n or len(payload) < settings.RECOMMENDER_CACHE_TOP_N):
-        recommendations = deserialize(payload[:n])
-        if recommendations or not payload:
-            return recommendations
+    if payload:
+        complete = len(payload) < settings.RECOMMENDER_CACHE_TOP_N  # the whole catalogue fitted in it
+        fresh = _drop_rated_and_hidden(user, payload)
+        if len(fresh) >= n or complete:
+            recommendations = deserialize(fresh[:n])
+            if recommendations or not fresh:
+                return recommendations
+    elif payload is not None:
+        return []  # nothing left to recommend, and the cache knows it
 
     recommendations = selectors.recommend_for_user(user, n=max(n, settings.RECOMMENDER_CACHE_TOP_N))
     try:
         store_recommendations(version, user.pk, recommendations)
         if version == NO_MODEL:
             request_first_fit_once()
-    except REDIS_ERRORS as error:
-        mark_redis_down(error)
+    except REDIS_ERRORS:
+        pass  # the breaker logged it
     return recommendations[:n]
 
 
@@ -243,8 +234,9 @@ def cache_status() -> dict:
         client = redis_client()
         if client is not None:
             pattern = cache.make_key(list_key(status["version"], 0)).removesuffix("0") + "*"
-            status["keys"] = sum(1 for _ in client.scan_iter(match=pattern, count=1000))
-            hits, misses = client.mget(cache.make_key(HITS_KEY), cache.make_key(MISSES_KEY))
+            with redis_guard():
+                status["keys"] = sum(1 for _ in client.scan_iter(match=pattern, count=1000))
+                hits, misses = client.mget(cache.make_key(HITS_KEY), cache.make_key(MISSES_KEY))
             status["hits"], status["misses"] = int(hits or 0), int(misses or 0)
             total = status["hits"] + status["misses"]
             status["hit_ratio"] = status["hits"] / total if total else None

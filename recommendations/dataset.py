@@ -77,9 +77,11 @@ def load_training_data() -> TrainingData:
     features, texts = describe_items(genres, directors, actors, keywords, tags, [m[2] for m in movies],
                                      [m[3] for m in movies])
 
-    ratings = Rating.objects.order_by("pk").values_list("user_id", "movie_id", "score")
-    ids = np.array(list(ratings), dtype=np.float64).reshape(-1, 3)
-    timestamps = np.array([t.timestamp() for t in Rating.objects.order_by("pk").values_list("updated_at", flat=True)])
+    # One query: ratings written while a refit reads must not make the arrays differ in length.
+    rows = list(Rating.objects.order_by("pk").values_list("user_id", "movie_id", "score", "updated_at"))
+    ids = np.array([row[:3] for row in rows], dtype=np.float64).reshape(-1, 3)
+    timestamps = np.array([row[3].timestamp() for row in rows])
+    del rows
     rated_user_ids = np.unique(ids[:, 0]).astype(np.int64)
     User = get_user_model()
     profile_rows = list(User.objects.filter(pk__in=rated_user_ids.tolist()).order_by("pk")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
+from movierec.cache_backends import redis_guard
 from recommendations.cache import cache, redis_client
 
 REFIT_LOCK_KEY = "rec:lock:refit"
@@ -35,7 +36,9 @@ def refit_lock():
 
     ttl = settings.RECOMMENDER_REFIT_LOCK_TTL
     lock = client.lock(_lock_name(), timeout=ttl, blocking=False, thread_local=False)
-    if not lock.acquire():
+    with redis_guard():
+        acquired = lock.acquire()
+    if not acquired:
         yield False
         return
     stop = threading.Event()
@@ -65,4 +68,5 @@ def refit_running() -> bool:
     client = redis_client()
     if client is None:
         return _local_refit_lock.locked()
-    return bool(client.exists(_lock_name()))
+    with redis_guard():
+        return bool(client.exists(_lock_name()))

@@ -188,3 +188,19 @@ class WatchGroupInvitation(models.Model):
 
     def __str__(self):
         return f"invitation to {self.group} until {self.expires_at:%Y-%m-%d}"
+
+
+class PendingRefresh(models.Model):
+    """A user whose cached list must follow a change of their ratings or hidden films.
+
+    Written with the change and deleted by the refresh task once the new list is stored, so a
+    refresh lost with Redis (or never sent because it was down) leaves its row behind, and the
+    sweep (recommendations.tasks.resend_lost_refreshes) sends it again.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    changed_at = models.DateTimeField(help_text="The user's latest change not yet in their cached list.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When a refresh task was last sent for it.")
+
+    def __str__(self):
+        return f"refresh of user {self.user_id} pending since {self.changed_at:%Y-%m-%d %H:%M:%S}"

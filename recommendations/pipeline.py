@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from catalog.models import Rating
 from recommendations import cache, feedback, selectors, services
-from recommendations.locks import refit_lock
+from recommendations.locks import refit_lock, refit_running
 from recommendations.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,12 @@ def new_ratings_since_last_fit() -> int | None:
     if last is None:
         return None
     return Rating.objects.filter(updated_at__gt=last.created_at).count()
+
+
+def refit_abandoned() -> bool:
+    """A version is still "training" although no worker holds the refit lock: its worker died
+    (the lock is held for the whole of a refit and expires soon after its worker stops)."""
+    return ModelVersion.objects.filter(status=ModelVersion.Status.TRAINING).exists() and not refit_running()
 
 
 def refit_is_due() -> bool:

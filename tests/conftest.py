@@ -48,6 +48,16 @@ def _fresh_model_check():
 
 
 @pytest.fixture(autouse=True)
+def _redis_breaker_closed():
+    """Each test starts with the Redis circuit breaker closed (an earlier test may have tripped it)."""
+    from movierec.cache_backends import breaker
+
+    breaker.reset()
+    yield
+    breaker.reset()
+
+
+@pytest.fixture(autouse=True)
 def _in_process_cache_and_tasks(settings):
     """A fresh locmem cache per test and eager Celery tasks (no Redis, no worker needed)."""
     per_test = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
@@ -71,11 +81,11 @@ def _set_broker(url):
 
 def redis_cache_settings(url: str, key_prefix: str = "movierec") -> dict:
     """CACHES pointing at a Redis URL, shaped like the production setting."""
-    options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    options = {"socket_connect_timeout": django_settings.REDIS_TIMEOUT, "socket_timeout": django_settings.REDIS_TIMEOUT}
     return {
         "default": {"BACKEND": "movierec.cache_backends.FailOpenRedisCache", "LOCATION": url,
                     "KEY_PREFIX": key_prefix, "OPTIONS": options},
-        "recommendations": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+        "recommendations": {"BACKEND": "movierec.cache_backends.GuardedRedisCache", "LOCATION": url,
                             "KEY_PREFIX": key_prefix, "OPTIONS": options},
     }
 
@@ -83,6 +93,19 @@ def redis_cache_settings(url: str, key_prefix: str = "movierec") -> dict:
 def _delete_run_keys(client) -> None:
     for key in client.scan_iter(match=f"{TEST_RUN_PREFIX}*", count=1000):
         client.delete(key)
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own (port 6391-6399) as cache and broker; the test may kill,
+    restart, freeze or thaw it (bench.servers.PrivateRedis)."""
+    from bench.servers import PrivateRedis
+
+    server = PrivateRedis().start()
+    settings.CACHES = redis_cache_settings(server.url)
+    settings.REDIS_URL = server.url
+    yield server
+    server.close()
 
 
 @pytest.fixture
@@ -146,39 +169,65 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture
-def worker_env(redis_cache, settings, tmp_path):
-    """Environment for worker processes: same test database, Redis db 14, media directory."""
+def _worker_environment(settings, tmp_path, redis_url: str, key_prefix: str) -> dict:
+    """Environment for worker processes on this run's test database and the given Redis."""
     settings.MEDIA_ROOT = tmp_path / "media"
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
-        "REDIS_URL": TEST_REDIS_URL,
-        "CELERY_BROKER_URL": TEST_REDIS_URL,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "RECOMMENDER_REFIT_LOCK_TTL": str(settings.RECOMMENDER_REFIT_LOCK_TTL),
         "RECOMMENDER_REFRESH_DEBOUNCE_SECONDS": str(settings.RECOMMENDER_REFRESH_DEBOUNCE_SECONDS),
-        "CACHE_KEY_PREFIX": TEST_RUN_PREFIX,
+        "CACHE_KEY_PREFIX": key_prefix,
         "CELERY_QUEUE": TEST_QUEUE,
         "DJANGO_SETTINGS_MODULE": "movierec.settings",
+        "TASK_LOG_LEVEL": "INFO",  # the tests read "received" and "succeeded" lines in the worker log
     }
     settings.CELERY_TASK_ALWAYS_EAGER = False
     celery_app.conf.task_always_eager = False
-    _set_broker(TEST_REDIS_URL)
+    _set_broker(redis_url)
     return env
+
+
+@pytest.fixture
+def worker_env(redis_cache, settings, tmp_path):
+    """Environment for worker processes: same test database, Redis db 14, media directory."""
+    return _worker_environment(settings, tmp_path, TEST_REDIS_URL, TEST_RUN_PREFIX)
+
+
+@pytest.fixture
+def private_worker_env(private_redis, settings, tmp_path):
+    """Environment for worker processes on the test database and this test's own redis-server."""
+    return _worker_environment(settings, tmp_path, private_redis.url, "movierec")
+
+
+def _worker_starter(base_env: dict, tmp_path: Path):
+    workers = []
+
+    def start(env: dict | None = None) -> WorkerProcess:
+        worker = WorkerProcess({**base_env, **(env or {})}, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker.start()
+
+    return start, workers
 
 
 @pytest.fixture
 def start_worker(worker_env, tmp_path):
     """Call to start a real Celery worker (several calls start several, env= adds variables); all stopped at the end."""
-    workers = []
+    start, workers = _worker_starter(worker_env, tmp_path)
+    yield start
+    for worker in workers:
+        worker.stop()
 
-    def start(env: dict | None = None) -> WorkerProcess:
-        worker = WorkerProcess({**worker_env, **(env or {})}, tmp_path / f"worker-{len(workers)}.log")
-        workers.append(worker)
-        return worker.start()
 
+@pytest.fixture
+def start_private_worker(private_worker_env, tmp_path):
+    """Like start_worker, on this test's own redis-server (private_redis)."""
+    start, workers = _worker_starter(private_worker_env, tmp_path)
     yield start
     for worker in workers:
         worker.stop()
