@@ -80,10 +80,10 @@ def test_under_gunicorn_metrics_add_up_every_worker_and_each_request_logs_one_js
             request = urllib.request.Request(f"{server.url}/api/v1/movies/", headers={"X-Request-ID": f"req-{index}"})
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.headers["X-Request-ID"] == f"req-{index}"
-        from rest_framework.authtoken.models import Token
+        from accounts.services import issue_api_token
 
-        token = Token.objects.create(user=user)
-        signed_in = urllib.request.Request(f"{server.url}/api/v1/me/", headers={"Authorization": f"Token {token.key}",
+        _, token = issue_api_token(user=user)
+        signed_in = urllib.request.Request(f"{server.url}/api/v1/me/", headers={"Authorization": f"Token {token}",
                                                                                  "X-Request-ID": "signed-in"})
         urllib.request.urlopen(signed_in, timeout=10).read()
         with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:

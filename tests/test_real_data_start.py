@@ -133,13 +133,13 @@ def check_catalogue(database) -> None:
 
 
 def test_readme_one_command_start_on_a_fresh_database(tmp_path, data):
-    """`make run DATA=... METADATA=...`: the setup commands make would run (migrate, bootstrap_site
-    --data --metadata), then the site serves the release."""
+    """`make run DATA=... METADATA=...`: the setup commands make would run (migrate, collectstatic,
+    bootstrap_site --data --metadata), then the site serves the release."""
     [command] = [c for block in readme_commands() for c in block if " make run DATA=" in f" {c}"]
     database, port, env = tmp_path / "one-command.sqlite3", free_port(), environment(tmp_path)
     dry_run = substituted(command, data, database, port).replace("make run", "make --no-print-directory -n setup")
     planned = [line for line in run_shell(dry_run, env).splitlines() if "manage.py" in line]
-    assert [line.split("manage.py ")[1].split()[0] for line in planned] == ["migrate", "bootstrap_site"]
+    assert [line.split("manage.py ")[1].split()[0] for line in planned] == ["migrate", "collectstatic", "bootstrap_site"]
     prefix = command.split("make run")[0]
     output = run_shell("\n".join(substituted(prefix, data, database, port) + line for line in planned), env)
     assert "Fitting and publishing a recommendation model" in output
