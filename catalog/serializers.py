@@ -7,7 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CastMember, Director, Genre, Movie, Rating
-from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
+from catalog.search import MAX_QUERY_LENGTH
+from catalog.selectors import BROWSE_SORTS
 
 # Bounds of the year filters: wide enough for any catalogue, narrow enough for every database.
 YEAR_MIN, YEAR_MAX = 1800, 2200

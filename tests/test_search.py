@@ -2,7 +2,7 @@
 import pytest
 from django.urls import reverse
 
-from catalog.selectors import MAX_QUERY_LENGTH, QueryTooLong, search_movies, search_people
+from catalog.search import MAX_QUERY_LENGTH, QueryTooLong, search_movies, search_people
 from tests.factories import make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
