@@ -1,7 +1,7 @@
 """The parts of `python -m bench search` that run inside Django, one database per process.
 
     DATABASE_URL=... python -m bench.search_run quality [queries.csv]   # JSON report on stdout
-    DATABASE_URL=... python -m bench.search_run generate MOVIES PEOPLE  # a generated catalogue
+    DATABASE_URL=... python -m bench.search_run generate MOVIES PEOPLE SMALL IMDB_CSV  # a generated catalogue
     DATABASE_URL=... python -m bench.search_run latency REPEATS         # JSON timings on stdout
 
 Quality: each line of bench/data/search_queries.csv names a query, what a person typing it means
@@ -123,42 +123,43 @@ def quality(path: Path = DATA) -> dict:
 
 # --- A generated catalogue for latency ----------------------------------------------------------
 
-SYLLABLES = [
-    "ka", "ri", "mo", "ten", "sha", "lo", "ver", "an", "del", "mar", "is", "to", "ne", "gra", "vi", "son",
-    "bel", "cor", "da", "el", "fin", "gar", "hol", "in", "jo", "kel", "lan", "mi", "nor", "or", "pe", "ra",
-    "sel", "tor", "ul", "va", "wen", "yor", "zan", "bra", "cre", "dra", "fro", "gle", "pla", "sto", "tri",
-]
-FIRST_NAMES = 400
-LAST_NAMES = 4000
+
+def _real_parts(small: Path, imdb: Path) -> tuple[list[str], list[str], list[str]]:
+    """Title words (as often as they occur) from ml-latest-small's titles, first and last names
+    from the IMDB 5000 file's directors and actors: generated titles and names then look like
+    real ones to the indexes (same letters, same word lengths), without copying any title or name."""
+    from catalog.importers.formats import parse_title
+
+    words = []
+    with open(small / "movies.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            words.extend(parse_title(row["title"])[0].split())
+    firsts, lasts = set(), set()
+    with open(imdb, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            for column in ("director_name", "actor_1_name", "actor_2_name", "actor_3_name"):
+                parts = (row.get(column) or "").split()
+                if len(parts) >= 2:
+                    firsts.add(parts[0])
+                    lasts.add(parts[-1])
+    return words, sorted(firsts), sorted(lasts)
 
 
-def _word(rng: random.Random, syllables: int) -> str:
-    return "".join(rng.choice(SYLLABLES) for _ in range(syllables))
-
-
-def generate(movies: int, people: int, seed: int = 13) -> None:
-    """Add `movies` films with generated titles (words drawn Zipf-like from a vocabulary), `people`
-    directors and actors (one director in ten) with generated names, one director and six actors
-    per film. Titles and names are made of invented words, not taken from any dataset."""
-    from django.db import transaction
+def generate(movies: int, people: int, small: Path, imdb: Path, seed: int = 13) -> None:
+    """Add `movies` films and `people` directors and actors (one in ten a director), one director
+    and six actors per film. Titles are 1-6 words drawn from the words of real titles, names a real
+    first name and one or two real last names, recombined (see _real_parts)."""
+    from django.db import connection, transaction
     from tqdm import tqdm
 
     from catalog.models import Actor, CastMember, Director, Movie
     from catalog.text import normalize
 
     rng = random.Random(seed)
-    vocabulary = list(dict.fromkeys(_word(rng, rng.choice((1, 2, 2, 3))) for _ in range(30000)))
-    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
-    firsts = list(dict.fromkeys(_word(rng, 2).title() for _ in range(FIRST_NAMES)))
-    lasts = list(dict.fromkeys(_word(rng, rng.choice((2, 3))).title() for _ in range(LAST_NAMES)))
-
-    def title() -> str:
-        words = rng.choices(vocabulary, weights=weights, k=rng.choice((1, 2, 2, 3, 3, 4, 5)))
-        return " ".join(words).title()
-
+    words, firsts, lasts = _real_parts(small, imdb)
     names = set()
     while len(names) < people:
-        names.add(f"{rng.choice(firsts)} {rng.choice(lasts)}" + (f" {rng.choice(lasts)}" if rng.random() < 0.2 else ""))
+        names.add(" ".join([rng.choice(firsts), *rng.sample(lasts, 2 if rng.random() < 0.1 else 1)]))
     names = sorted(names)
     rng.shuffle(names)
     director_names, actor_names = names[: people // 10], names[people // 10 :]
@@ -168,10 +169,11 @@ def generate(movies: int, people: int, seed: int = 13) -> None:
         )
         Actor.objects.bulk_create([Actor(name=name, search_name=normalize(name)) for name in actor_names], batch_size=5000)
         created = []
-        for _ in tqdm(range(movies), desc="movies", unit="film", mininterval=2):
-            text = title()
+        for _ in tqdm(range(movies), desc="movies", unit="film", mininterval=5):
+            title = " ".join(rng.choices(words, k=rng.choice((1, 2, 2, 3, 3, 4, 5, 6))))
             created.append(
-                Movie(title=text, year=rng.randint(1920, 2024), search_title=normalize(text), rating_count=int(rng.paretovariate(1.2)) - 1)
+                Movie(title=title, year=rng.randint(1920, 2024), search_title=normalize(title),
+                      rating_count=int(rng.paretovariate(1.2)) - 1)
             )
         Movie.objects.bulk_create(created, batch_size=5000)
         movie_ids = list(Movie.objects.values_list("id", flat=True))
@@ -186,6 +188,9 @@ def generate(movies: int, people: int, seed: int = 13) -> None:
             for order, actor_id in enumerate(rng.sample(actor_ids, 6)):
                 cast.append(CastMember(movie_id=movie_id, actor_id=actor_id, order=order))
         CastMember.objects.bulk_create(cast, batch_size=10000)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # as autovacuum would soon: plans for tables of this size
 
 
 # --- Latency -------------------------------------------------------------------------------------
@@ -271,7 +276,7 @@ def main(argv: list[str]) -> None:
     if command == "quality":
         print(json.dumps(quality(Path(argv[1]) if len(argv) > 1 else DATA)))
     elif command == "generate":
-        generate(int(argv[1]), int(argv[2]))
+        generate(int(argv[1]), int(argv[2]), small=Path(argv[3]), imdb=Path(argv[4]))
     elif command == "latency":
         print(json.dumps(latency(int(argv[1]))))
     else:

@@ -33,17 +33,16 @@ the same function, so both sides always agree.
 """
 from __future__ import annotations
 
-import bisect
-import threading
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from catalog.models import Actor, CastMember, Director, Movie
+from catalog.search_indexes import fts_table, vocabulary_table
 from catalog.selectors import _filtered_movies, _with_listing_relations
 from catalog.text import normalize
 
@@ -59,6 +58,7 @@ STRONG_TIERS = frozenset({EXACT, PREFIX, WORDS, PERSON})
 # words than MIN_FUZZY_WORD_LENGTH none. Similarity is 100 x (1 - typos / length).
 MIN_FUZZY_WORD_LENGTH = 4
 LONG_WORD = 10
+MIN_PREFIX_LENGTH = 3  # shorter query words match whole words only: "a" is not every word in a
 FUZZY_TEXT_CUTOFF = 85  # similarity of a whole title or name to the whole query ("brave heart")
 # Names are matched word by word among hundreds of thousands of people: one letter off in a
 # five-letter word ("alein" / "allen", "klein") is a coincidence there, not a typo.
@@ -168,6 +168,8 @@ def _same_word(query_word: str, text_word: str) -> bool:
 
 
 def _starts_word(query_word: str, text_word: str) -> bool:
+    if len(query_word) < MIN_PREFIX_LENGTH:
+        return _same_word(query_word, text_word)
     return any(text_word.startswith(spelling) for spelling in spellings(query_word))
 
 
@@ -268,20 +270,22 @@ def _starts_pattern(readings: list[Reading]) -> str:
     return f"(^|\n)(({articles}) )?({cores})"
 
 
+def _tsquery_term(word: str) -> str:
+    terms = [f"{spelling}:*" if len(spelling) >= MIN_PREFIX_LENGTH else spelling for spelling in spellings(word)]
+    return "(" + " | ".join(terms) + ")"
+
+
 def _postgresql_words(source: _Source, readings: list[Reading], limit: int) -> list[tuple[int, str]]:
     """Rows holding every required word of a reading as the start of a word (full-text prefix query)."""
-    tsquery = " | ".join(
-        "(" + " & ".join("(" + " | ".join(f"{s}:*" for s in spellings(word)) + ")" for word in reading.required) + ")"
-        for reading in readings
-    )
+    tsquery = " | ".join("(" + " & ".join(map(_tsquery_term, reading.required)) + ")" for reading in readings)
     table, column = source.model._meta.db_table, source.column
     sql = (
         f"SELECT t.id, t.{column} FROM {table} t "
         f"WHERE to_tsvector('simple', t.{column}) @@ to_tsquery('simple', %s) "
-        f"ORDER BY (t.{column} ~ %s) DESC, {source.popularity_sql} DESC, t.id LIMIT %s"
+        f"ORDER BY (t.{column} ~ %s) DESC, {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tsquery, _starts_pattern(readings), limit])
+        cursor.execute(sql, [tsquery, _starts_pattern(readings)])
         return cursor.fetchall()
 
 
@@ -290,34 +294,35 @@ def _postgresql_typos(source: _Source, reading: Reading, limit: int) -> list[tup
     table, column = source.model._meta.db_table, source.column
     sql = (
         f"SELECT t.id, t.{column} FROM {table} t WHERE %s <% t.{column} "
-        f"ORDER BY word_similarity(%s, t.{column}) DESC, {source.popularity_sql} DESC, t.id LIMIT %s"
+        f"ORDER BY word_similarity(%s, t.{column}) DESC, {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
     ).replace("<%", "<%%")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
-        cursor.execute(sql, [reading.text, reading.text, limit])
+        cursor.execute(sql, [reading.text, reading.text])
         return cursor.fetchall()
 
 
 # --- Candidates: SQLite ----------------------------------------------------------------------
 
 
-def _sqlite_rows(source: _Source, spellings_per_reading: list[list[tuple[str, ...]]], starts: str, limit: int):
-    """Rows holding, for some reading, one spelling of each word as the start of a word (LIKE)."""
+def _fts5_term(spelling: str) -> str:
+    return f'"{spelling}"*' if len(spelling) >= MIN_PREFIX_LENGTH else f'"{spelling}"'
+
+
+def _sqlite_rows(source: _Source, options_per_reading: list[list[tuple[str, ...]]], starts: str, limit: int):
+    """Rows holding, for some reading, one spelling of each word as the start of a word (FTS5)."""
     table, column = source.model._meta.db_table, source.column
-    padded = f"(' ' || replace(t.{column}, char(10), ' '))"
-    conditions, params = [], []
-    for word_spellings in spellings_per_reading:
-        all_words = []
-        for options in word_spellings:
-            all_words.append("(" + " OR ".join(f"{padded} LIKE %s" for _ in options) + ")")
-            params.extend(f"% {spelling}%" for spelling in options)
-        conditions.append("(" + " AND ".join(all_words) + ")")
+    fts = fts_table(table)
+    match = " OR ".join(
+        "(" + " AND ".join("(" + " OR ".join(map(_fts5_term, options)) + ")" for options in reading) + ")"
+        for reading in options_per_reading
+    )
     sql = (
-        f"SELECT t.id, t.{column} FROM {table} t WHERE {' OR '.join(conditions)} "
-        f"ORDER BY (t.{column} REGEXP %s) DESC, {source.popularity_sql} DESC, t.id LIMIT %s"
+        f"SELECT t.id, t.{column} FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH %s "
+        f"ORDER BY (t.{column} REGEXP %s) DESC, {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, starts, limit])
+        cursor.execute(sql, [match, starts])
         return cursor.fetchall()
 
 
@@ -326,82 +331,85 @@ def _sqlite_words(source: _Source, readings: list[Reading], limit: int) -> list[
     return _sqlite_rows(source, per_reading, _starts_pattern(readings), limit)
 
 
-@dataclass
-class _Vocabulary:
-    version: tuple = ()
-    words: dict = field(default_factory=dict)  # source name -> sorted distinct words of its texts
+def _vocabulary_words(source: _Source, where: str, params: list) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT term FROM {vocabulary_table(source.model._meta.db_table)} WHERE {where}", params)
+        return [term for (term,) in cursor.fetchall()]
 
 
-_vocabulary = _Vocabulary()
-_vocabulary_lock = threading.Lock()
+def _after(prefix: str) -> str:
+    """The first string after every string starting with prefix."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _sqlite_vocabulary() -> dict[str, list[str]]:
-    """Distinct words of every title and of every name; rebuilt when movies or people change."""
-    global _vocabulary
-    version = (
-        tuple(Movie.objects.aggregate(n=Count("id"), top=Max("id"), latest=Max("updated_at")).values()),
-        *(tuple(model.objects.aggregate(n=Count("id"), top=Max("id")).values()) for _, model in PEOPLE),
+def _close_spellings(source: _Source, word: str) -> list[str]:
+    """Words of the table within reach of a typo in word, closest first: words starting with its
+    first or second letter (a typo rarely hits both), and words it starts with ("spiderman" ->
+    "spider"), read from the FTS5 vocabulary."""
+    terms = []
+    for start in sorted({word[0], word[1]}):  # one range per query: fts5vocab does not combine ranges with OR
+        terms += _vocabulary_words(source, "term >= %s AND term < %s", [start, _after(start)])
+    close = process.extract(
+        word, terms, scorer=OSA.normalized_similarity, score_cutoff=WORD_SPELLING_CUTOFF / 100, limit=MAX_WORD_SPELLINGS
     )
-    with _vocabulary_lock:
-        if _vocabulary.version != version:
-            words = {}
-            for name, source in _sources().items():
-                distinct = set()
-                for text in source.model.objects.values_list(source.column, flat=True).iterator(chunk_size=5000):
-                    distinct.update(text.split())
-                words[name] = sorted(distinct)
-            _vocabulary = _Vocabulary(version=version, words=words)
-        return _vocabulary.words
+    heads = [word[:end] for end in range(len(word) - 1, MIN_FUZZY_WORD_LENGTH - 1, -1)]
+    known_heads = set(_vocabulary_words(source, f"term IN ({', '.join(['%s'] * len(heads))})", heads)) if heads else set()
+    return [text for text, _, _ in close] + [head for head in heads if head in known_heads][:2]
 
 
-def _starts_some_word(prefix: str, vocabulary: list[str]) -> bool:
-    position = bisect.bisect_left(vocabulary, prefix)
-    return position < len(vocabulary) and vocabulary[position].startswith(prefix)
-
-
-def _is_word(text: str, vocabulary: list[str]) -> bool:
-    position = bisect.bisect_left(vocabulary, text)
-    return position < len(vocabulary) and vocabulary[position] == text
-
-
-def _sqlite_typos(source: _Source, reading: Reading, limit: int, *, vocabulary: list[str]) -> list[tuple[int, str]]:
+def _sqlite_typos(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
     """Rows holding, for each query word, the word or a close spelling of it from the vocabulary."""
     per_word = []
     for word in reading.required:
-        options = [spelling for spelling in spellings(word) if _starts_some_word(spelling, vocabulary)]
+        options = [
+            spelling for spelling in spellings(word)
+            if _vocabulary_words(source, "term >= %s AND term < %s LIMIT 1", [spelling, _after(spelling)])
+        ]
         if len(word) >= MIN_FUZZY_WORD_LENGTH:
-            close = process.extract(
-                word, vocabulary, scorer=OSA.normalized_similarity, score_cutoff=WORD_SPELLING_CUTOFF / 100,
-                limit=MAX_WORD_SPELLINGS,
-            )
-            options += [text for text, _, _ in close if text not in options]
-            # "spiderman" may be "Spider-Man": a word the query word starts with is a candidate too.
-            heads = [word[:end] for end in range(len(word) - 1, MIN_FUZZY_WORD_LENGTH - 1, -1)]
-            options += [head for head in heads if _is_word(head, vocabulary) and head not in options][:2]
+            options += [text for text in _close_spellings(source, word) if text not in options]
         if not options:
             return []  # a word nothing in this table resembles
-        per_word.append(tuple(options))
+        per_word.append(tuple(dict.fromkeys(options)))
     return _sqlite_rows(source, [per_word], _starts_pattern([reading]), limit)
 
 
+def _whole_line_rows(source: _Source, readings: list[Reading], limit: int) -> list[tuple[int, str]]:
+    """Rows whose (first) title or name is one of the readings, or it after "the", "a" or "an": for
+    queries such as "the" made only of words most titles hold. Served by B-tree indexes."""
+    table, column = source.model._meta.db_table, source.column
+    texts = [f"{article}{reading.text}" for reading in readings for article in ("", "the ", "a ", "an ")]
+    conditions = [f"t.{column} IN ({', '.join(['%s'] * len(texts))})"]
+    params = list(texts)
+    if source.model is Movie and connection.vendor == "postgresql":  # a title followed by alternative titles
+        conditions += [f"t.{column} LIKE %s"] * len(texts)
+        params += [f"{text}\n%" for text in texts]
+    elif source.model is Movie:  # SQLite's LIKE ignores case, so cannot use the index: a range can
+        conditions += [f"(t.{column} >= %s AND t.{column} < %s)"] * len(texts)
+        params += [bound for text in texts for bound in (f"{text}\n", f"{text}\x0b")]
+    sql = (
+        f"SELECT t.id, t.{column} FROM {table} t WHERE {' OR '.join(conditions)} "
+        f"ORDER BY {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def _word_candidates(source: _Source, readings: list[Reading], limit: int) -> list[tuple[int, str]]:
+    if all(set(reading.required) <= OPTIONAL_WORDS for reading in readings):
+        return _whole_line_rows(source, readings, limit)
     if connection.vendor == "postgresql":
         return _postgresql_words(source, readings, limit)
     return _sqlite_words(source, readings, limit)
 
 
-def _typo_candidates(sources: dict[str, _Source], readings: list[Reading], limit: int) -> dict[str, set[tuple[int, str]]]:
-    """Source name -> rows that may match one of the readings despite typos."""
-    found = {name: set() for name in sources}
-    vocabulary = _sqlite_vocabulary() if connection.vendor != "postgresql" else None
-    for name, source in sources.items():
-        for reading in readings:
-            if vocabulary is None:
-                found[name].update(_postgresql_typos(source, reading, limit))
-            else:
-                found[name].update(_sqlite_typos(source, reading, limit, vocabulary=vocabulary[name]))
-    return found
+def _typo_candidates(sources: dict[str, _Source], reading: Reading, limit: int) -> dict[str, set[tuple[int, str]]]:
+    """Source name -> rows that may match the reading despite typos."""
+    if connection.vendor == "postgresql":
+        return {name: set(_postgresql_typos(source, reading, limit)) for name, source in sources.items()}
+    # "brave heart" may be "Braveheart": trigrams see through the space, words need the joined form.
+    readings = [reading, Reading(("".join(reading.words),))] if len(reading.words) in (2, 3) else [reading]
+    return {name: {row for each in readings for row in _sqlite_typos(source, each, limit)} for name, source in sources.items()}
 
 
 # --- Search ----------------------------------------------------------------------------------
@@ -444,10 +452,10 @@ def match_query(normalized_query: str) -> Matches:
         return matches
 
     typed = readings[0]
-    # "brave heart" may be "Braveheart": the words written together are a candidate too.
-    joined = [Reading(("".join(typed.words),))] if len(typed.words) > 1 else []
+    if max(map(len, typed.words)) < MIN_FUZZY_WORD_LENGTH:
+        return matches  # no word long enough to hold a typo
     typos: dict = {}
-    for kind, rows in _typo_candidates(sources, [typed, *joined], TYPO_CANDIDATES).items():
+    for kind, rows in _typo_candidates(sources, typed, TYPO_CANDIDATES).items():
         cutoff = 0.0 if kind == "movie" else FUZZY_NAME_CUTOFF
         for row_id, text in rows:
             score = typo_score(typed, text)
