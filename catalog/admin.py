@@ -55,14 +55,29 @@ class MovieAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "alternative_titles", "year", "release_date", "runtime", "synopsis"]}),
         ("People and genres", {"fields": ["genres", "directors", "keywords"]}),
-        ("Poster", {"fields": ["poster_url", "poster_preview"]}),
+        ("Poster", {"fields": ["poster", "poster_url", "poster_preview"]}),
         ("External ids", {"fields": ["movielens_id", "imdb_id", "tmdb_id"]}),
         ("Ratings", {"fields": ["rating_count", "rating_mean", "created_at", "updated_at"]}),
     ]
     list_per_page = 50
+    actions = ["fetch_tmdb_posters"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("genres")
+
+    @admin.action(description="Fetch posters from TMDB for the selected movies")
+    def fetch_tmdb_posters(self, request, queryset):
+        from django.conf import settings
+
+        from catalog.tasks import fetch_posters_task
+
+        if not settings.TMDB_API_KEY:
+            self.message_user(request, "Set TMDB_API_KEY to fetch posters from TMDB.", level="error")
+            return
+        ids = list(queryset.values_list("pk", flat=True))
+        fetch_posters_task.delay(movie_ids=ids, retry_missing=True)
+        self.message_user(request, f"Fetching posters for {len(ids)} movie{'s' if len(ids) != 1 else ''} from TMDB "
+                                   "in the background; they appear as they arrive.")
 
     @admin.display(description="Genres")
     def genre_names(self, movie):

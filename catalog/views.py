@@ -160,7 +160,7 @@ def _poster_etag(request, movie_id):
 @require_GET
 @condition(etag_func=_poster_etag)
 def movie_poster(request, movie_id):
-    """A generated SVG placeholder poster (title, year, colour of the first genre)."""
+    """The generated SVG placeholder of a movie (catalog.posters.placeholder_svg)."""
     movie = get_object_or_404(Movie, pk=movie_id)
     response = HttpResponse(movie_placeholder_svg(movie), content_type="image/svg+xml")
     patch_cache_control(response, public=True, max_age=POSTER_MAX_AGE)

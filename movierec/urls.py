@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,6 +16,8 @@ urlpatterns = [
     path("", include("recommendations.onboarding_urls")),
     path("", include("accounts.taste_urls")),
 ]
+# Stored posters (MEDIA_ROOT) in development; in production the web server or a storage backend serves them.
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 # Unknown addresses under /api/ answer with the API's JSON error body.
 handler404 = "movierec.api.not_found"

@@ -10,7 +10,9 @@ register = template.Library()
 
 @register.simple_tag
 def poster_src(movie) -> str:
-    """The movie's poster URL, or its generated placeholder when it has none."""
+    """The stored poster's URL, else the poster hosted elsewhere, else the generated placeholder."""
+    if movie.poster:
+        return movie.poster.url
     return movie.poster_url or reverse("catalog:poster", args=[movie.pk])
 
 
