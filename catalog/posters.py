@@ -117,9 +117,10 @@ def fetch_posters(
 # --- Generated placeholders ------------------------------------------------------------------
 
 WIDTH, HEIGHT = 300, 450
-TITLE_SIZES = (58, 50, 44, 38, 33, 28, 24)  # the largest that fits MAX_LINES lines is used
+TITLE_SIZES = (58, 50, 44, 38, 33, 28, 24)  # the largest that fits is used
 MAX_LINES = 5
-TEXT_WIDTH = 250
+TEXT_WIDTH = 264
+CHARACTER_WIDTH = 0.6
 PATTERNS = ("stripes", "dots", "rings", "chevrons", "bubbles", "grid", "rays", "waves")
 
 
@@ -137,14 +138,22 @@ class _Dice:
 
 
 def _title_lines(title: str) -> tuple[list[str], int]:
-    """The title wrapped at the largest size that fits (about 0.56 em per character of Georgia bold)."""
+    """The title wrapped at the largest size where every word fits on a line and at most
+    MAX_LINES lines are needed (a bold serif letter is taken as 0.6 em wide)."""
+    longest_word = max((len(word) for word in title.split()), default=1)
     for size in TITLE_SIZES:
-        lines = textwrap.wrap(title, width=max(4, int(TEXT_WIDTH / (size * 0.56)))) or ["Untitled"]
-        if len(lines) <= MAX_LINES and max(map(len, lines)) * size * 0.56 <= TEXT_WIDTH * 1.08:
+        per_line = int(TEXT_WIDTH / (size * CHARACTER_WIDTH))
+        if longest_word > per_line:
+            continue
+        lines = textwrap.wrap(title, width=per_line, break_long_words=False) or ["Untitled"]
+        if len(lines) <= MAX_LINES:
             return lines, size
-    lines = textwrap.wrap(title, width=int(TEXT_WIDTH / (TITLE_SIZES[-1] * 0.56)))[:MAX_LINES]
-    lines[-1] = lines[-1][: max(1, len(lines[-1]) - 1)].rstrip() + "…"
-    return lines, TITLE_SIZES[-1]
+    size = TITLE_SIZES[-1]
+    lines = textwrap.wrap(title, width=int(TEXT_WIDTH / (size * CHARACTER_WIDTH))) or ["Untitled"]
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES]
+        lines[-1] = lines[-1][: max(1, len(lines[-1]) - 1)].rstrip() + "…"
+    return lines, size
 
 
 def _pattern(kind: str, dice: _Dice, ink: str) -> str:
@@ -195,14 +204,14 @@ def _pattern(kind: str, dice: _Dice, ink: str) -> str:
 
 def placeholder_svg(*, title: str, year: int | None, genre_name: str | None = None) -> str:
     """An SVG poster (300x450) for a film without one: its title large, its year and first genre
-    small, on two colours and one of eight patterns drawn from a hash of its title and year."""
+    small, on a colour and one of eight patterns drawn from a hash of its title and year."""
     dice = _Dice(f"{title}\n{year or ''}")
     hue = dice(0, 359)
-    second = (hue + dice(25, 160)) % 360
+    second = (hue + dice(-40, 40)) % 360  # a neighbouring hue: one colour per film, not a muddy mix
     kind = PATTERNS[dice(0, len(PATTERNS) - 1)]
-    top = f"hsl({hue},{dice(38, 62)}%,{dice(30, 40)}%)"
-    bottom = f"hsl({second},{dice(40, 65)}%,{dice(11, 18)}%)"
-    ink = f"hsla({(hue + 180) % 360},70%,88%,0.{dice(10, 17)})"
+    top = f"hsl({hue},{dice(45, 70)}%,{dice(34, 44)}%)"
+    bottom = f"hsl({second},{dice(45, 70)}%,{dice(10, 17)}%)"
+    ink = f"hsla({(hue + dice(-20, 20)) % 360},85%,86%,0.{dice(11, 18)})"
     lines, size = _title_lines(title)
     line_height = size * 1.12
     block = line_height * len(lines)
