@@ -22,11 +22,11 @@ that finds what was typed is not padded with look-alikes ("matrix" never tails o
 Master", "alien" never into Woody Allen).
 
 Where candidates come from (both backends then rank them with the same code below)
-- PostgreSQL: full-text prefix queries on to_tsvector('simple', …) and pg_trgm word similarity,
-  both served by GIN indexes (migration search_indexes_postgresql). Nothing is held in memory.
-- SQLite: LIKE over the normalised columns; for typos, each query word's close spellings are
-  looked up in a per-process vocabulary of title and name words (rapidfuzz), rebuilt when the
-  catalogue changes, then matched like typed words.
+- PostgreSQL: full-text prefix queries on to_tsvector('simple', …); for typos, pg_trgm word
+  similarity of the whole query, and full text with every spelling one typo from each query word.
+- SQLite: FTS5 prefix queries; for typos, each query word's close spellings are looked up in the
+  FTS5 vocabulary (fts5vocab) and matched like typed words.
+Both are served by the database's indexes (catalog.search_indexes); nothing is held in memory.
 The columns are normalised once, on write, by catalog.text.normalize (unidecode), which also
 transliterates what PostgreSQL's unaccent leaves alone (ß, Ø, Cyrillic); the query goes through
 the same function, so both sides always agree.
@@ -59,6 +59,7 @@ STRONG_TIERS = frozenset({EXACT, PREFIX, WORDS, PERSON})
 MIN_FUZZY_WORD_LENGTH = 4
 LONG_WORD = 10
 MIN_PREFIX_LENGTH = 3  # shorter query words match whole words only: "a" is not every word in a
+TYPO_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 FUZZY_TEXT_CUTOFF = 85  # similarity of a whole title or name to the whole query ("brave heart")
 # Names are matched word by word among hundreds of thousands of people: one letter off in a
 # five-letter word ("alein" / "allen", "klein") is a coincidence there, not a typo.
@@ -289,8 +290,20 @@ def _postgresql_words(source: _Source, readings: list[Reading], limit: int) -> l
         return cursor.fetchall()
 
 
-def _postgresql_typos(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
-    """Rows whose text holds a stretch similar to the query (pg_trgm word similarity, GIN index)."""
+def one_typo_away(word: str) -> set[str]:
+    """Every spelling one typo from word: a letter left out, added, changed, or two swapped."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {left + right[1:] for left, right in splits if right}
+        | {left + right[1] + right[0] + right[2:] for left, right in splits if len(right) > 1}
+        | {left + letter + right[1:] for left, right in splits if right for letter in TYPO_LETTERS}
+        | {left + letter + right for left, right in splits for letter in TYPO_LETTERS}
+    )
+
+
+def _postgresql_similar(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
+    """Rows holding a stretch similar to the whole query (pg_trgm word similarity): typos anywhere
+    in longer words, words run together or apart."""
     table, column = source.model._meta.db_table, source.column
     sql = (
         f"SELECT t.id, t.{column} FROM {table} t WHERE %s <% t.{column} "
@@ -299,6 +312,28 @@ def _postgresql_typos(source: _Source, reading: Reading, limit: int) -> list[tup
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
         cursor.execute(sql, [reading.text, reading.text])
+        return cursor.fetchall()
+
+
+def _postgresql_one_typo(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
+    """Rows holding each query word as typed or one typo away ("alein" -> "alien"), by full text:
+    short words share too few trigrams with their typo for word similarity to find them."""
+    table, column = source.model._meta.db_table, source.column
+    terms = []
+    for word in reading.required:
+        options = [_tsquery_term(word)]
+        if MIN_FUZZY_WORD_LENGTH <= len(word) < LONG_WORD:
+            options += sorted(one_typo_away(word))
+        terms.append("(" + " | ".join(options) + ")")
+    # Materialised first: with a LIMIT and hundreds of alternatives the planner would rather walk
+    # the primary key testing every row (1.5 s) than read the index (15 ms).
+    sql = (
+        f"WITH t AS MATERIALIZED (SELECT * FROM {table} "
+        f"WHERE to_tsvector('simple', {column}) @@ to_tsquery('simple', %s)) "
+        f"SELECT t.id, t.{column} FROM t ORDER BY {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [" & ".join(terms)])
         return cursor.fetchall()
 
 
@@ -403,13 +438,16 @@ def _word_candidates(source: _Source, readings: list[Reading], limit: int) -> li
     return _sqlite_words(source, readings, limit)
 
 
-def _typo_candidates(sources: dict[str, _Source], reading: Reading, limit: int) -> dict[str, set[tuple[int, str]]]:
-    """Source name -> rows that may match the reading despite typos."""
+def _typo_candidate_rounds(sources: dict[str, _Source], reading: Reading, limit: int):
+    """Rounds of {source name: rows that may match the reading despite typos}; a later round is
+    asked only when the earlier ones gave no typo match."""
     if connection.vendor == "postgresql":
-        return {name: set(_postgresql_typos(source, reading, limit)) for name, source in sources.items()}
+        yield {name: _postgresql_similar(source, reading, limit) for name, source in sources.items()}
+        yield {name: _postgresql_one_typo(source, reading, limit) for name, source in sources.items()}
+        return
     # "brave heart" may be "Braveheart": trigrams see through the space, words need the joined form.
     readings = [reading, Reading(("".join(reading.words),))] if len(reading.words) in (2, 3) else [reading]
-    return {name: {row for each in readings for row in _sqlite_typos(source, each, limit)} for name, source in sources.items()}
+    yield {name: {row for each in readings for row in _sqlite_typos(source, each, limit)} for name, source in sources.items()}
 
 
 # --- Search ----------------------------------------------------------------------------------
@@ -455,12 +493,15 @@ def match_query(normalized_query: str) -> Matches:
     if max(map(len, typed.words)) < MIN_FUZZY_WORD_LENGTH:
         return matches  # no word long enough to hold a typo
     typos: dict = {}
-    for kind, rows in _typo_candidates(sources, typed, TYPO_CANDIDATES).items():
-        cutoff = 0.0 if kind == "movie" else FUZZY_NAME_CUTOFF
-        for row_id, text in rows:
-            score = typo_score(typed, text)
-            if score > cutoff:
-                typos[(kind, row_id)] = score
+    for candidates in _typo_candidate_rounds(sources, typed, TYPO_CANDIDATES):
+        for kind, rows in candidates.items():
+            cutoff = 0.0 if kind == "movie" else FUZZY_NAME_CUTOFF
+            for row_id, text in rows:
+                score = typo_score(typed, text)
+                if score > cutoff:
+                    typos[(kind, row_id)] = score
+        if typos:
+            break
     if typos:
         best = max(typos.values())
         for (kind, row_id), score in typos.items():
@@ -501,6 +542,7 @@ def _add_films_of_people(matches: Matches, listed: list) -> None:
 class SearchResults:
     movies: list
     people: list
+    approximate: bool = False  # nothing matched as typed: these are prefix or typo matches
 
 
 def search_catalogue(
@@ -529,7 +571,7 @@ def search_catalogue(
     ranked = sorted(rows, key=lambda row: (*matches.movies[row[0]], -row[1], row[2], row[0]))
     chosen = [pk for pk, _, _ in ranked[:limit]]
     by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=chosen))}
-    return SearchResults([by_id[pk] for pk in chosen], people[:people_limit])
+    return SearchResults([by_id[pk] for pk in chosen], people[:people_limit], approximate=not matches.strong)
 
 
 def search_movies(query: str, **options) -> list:

@@ -105,7 +105,7 @@ def search(request):
         query = form.cleaned_data["q"]
         try:
             found = search_catalogue(query, **form.filters())
-            context["results"], context["people"] = found.movies, found.people
+            context["results"], context["people"], context["approximate"] = found.movies, found.people, found.approximate
             context["searched"] = bool(query) or any(form.filters().values())
         except ValidationError as error:
             form.add_error("q", error)
