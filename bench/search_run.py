@@ -5,8 +5,9 @@
     DATABASE_URL=... python -m bench.search_run latency REPEATS         # JSON timings on stdout
 
 Quality: each line of bench/data/search_queries.csv names a query, what a person typing it means
-(a film "Title (Year)", several separated by "|", or a person's name) and, optionally, more words
-that belong to the same franchise. A query is a hit when an intended film is among the first 3
+(a film "Title (Year)", several separated by "|", or a person's name), optionally more words that
+belong to the same franchise, and its set: "development" queries were written while the search
+was being built (and looked at), "held-out" ones after it was frozen and never tuned for. A query is a hit when an intended film is among the first 3
 films found (for a person: the person among the first 3 people found). A film in the first 5 is
 *related* when it is an intended film, when its title shares a significant word (not "the", "a",
 "an", "and", "of"; a plural "s" forgiven) with the query, the query's abbreviation expansion,
@@ -100,6 +101,7 @@ def judge(row: dict) -> dict:
     unrelated = [str(film) for film in top5 if not related(film)]
     return {
         "query": row["query"],
+        "set": row.get("set") or "development",
         "category": row["category"],
         "hit": hit,
         "unrelated_in_top5": len(unrelated),

@@ -132,8 +132,10 @@ class Reading:
 
     @property
     def required(self) -> tuple[str, ...]:
-        """The words a match must hold: all but optional ones, unless the query is only those."""
-        significant = tuple(word for word in self.words if word not in OPTIONAL_WORDS)
+        """The words a match must hold: all but optional ones and a leading article ("les
+        intouchables" finds "Intouchables"), unless the query is only those."""
+        words = self.core.split()
+        significant = tuple(word for word in words if word not in OPTIONAL_WORDS)
         return significant or self.words
 
 
@@ -183,7 +185,7 @@ def text_tier(reading: Reading, text: str) -> int | None:
     forms = {form for line in lines for form in (line, _without_article(line) or line)}
     if forms & {reading.text, reading.core, reading.text + "s", reading.core + "s"}:
         return EXACT
-    several_words = len(reading.words) > 1
+    several_words = len(reading.core.split()) > 1
     for form in forms:
         if form.startswith(reading.core + " ") or form.startswith(reading.text + " "):
             return PREFIX
@@ -393,9 +395,12 @@ def _close_spellings(source: _Source, word: str) -> list[str]:
 
 
 def _sqlite_typos(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
-    """Rows holding, for each query word, the word or a close spelling of it from the vocabulary."""
+    """Rows holding, for each query word, the word or a close spelling of it from the vocabulary.
+    Words too short to hold a typo are left to the scoring ("lost arc" may be "Lost Ark") unless
+    the query has no longer word."""
+    words = [word for word in reading.required if len(word) >= MIN_FUZZY_WORD_LENGTH] or reading.required
     per_word = []
-    for word in reading.required:
+    for word in words:
         options = [
             spelling for spelling in spellings(word)
             if _vocabulary_words(source, "term >= %s AND term < %s LIMIT 1", [spelling, _after(spelling)])

@@ -260,3 +260,17 @@ def test_search_keeps_finding_new_films_after_a_migration_rebuilt_the_table():
     call_command("migrate", verbosity=0)
     newcomer = make_movie("Brand New Film")
     assert search_movies("brand new film") == [newcomer]
+
+
+def test_a_leading_article_in_any_language_is_optional():
+    intouchables = make_movie("Intouchables", year=2011)
+    das_boot = make_movie("Das Boot", year=1981)
+    make_movie("Booty Call", year=1997)
+    assert search_movies("les intouchables") == [intouchables]
+    assert search_movies("das boot") == [das_boot]
+
+
+def test_a_typo_in_a_short_word_is_forgiven_when_the_whole_title_is_close():
+    raiders = make_movie("Raiders of the Lost Ark", year=1981)
+    make_movie("The Lost Boys", year=1987)
+    assert search_movies("raiders of the lost arc") == [raiders]
