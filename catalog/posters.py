@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from django.core.files.base import ContentFile
+from django.urls import reverse
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -238,6 +239,13 @@ def placeholder_svg(*, title: str, year: int | None, genre_name: str | None = No
            f'font-weight="bold" letter-spacing="4" text-anchor="middle">{year}</text>' if year else "")
         + "</svg>"
     )
+
+
+def poster_url(movie) -> str:
+    """Where a movie's poster is: the stored one, else one hosted elsewhere, else the placeholder."""
+    if movie.poster:
+        return movie.poster.url
+    return movie.poster_url or reverse("catalog:poster", args=[movie.pk])
 
 
 def movie_placeholder_svg(movie) -> str:
