@@ -160,8 +160,10 @@ class MovieFilterSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=MAX_QUERY_LENGTH,
-        help_text="Search titles, alternative titles, directors and actors (typos and accents forgiven); "
-        "the best matches (at most 60) in order of relevance.",
+        help_text="Search titles, alternative titles, directors and actors: titles that are or start with the "
+        "query first, then titles holding its words, then films of people it names; close spellings (typos) "
+        "only when nothing matches as typed. Accents never matter; common abbreviations (lotr, t2) work. "
+        "At most 60, best first.",
     )
     genre = serializers.SlugField(required=False, help_text="Only movies of this genre (its slug).")
     year_from = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)
