@@ -252,7 +252,7 @@ def latency(repeats: int, seed: int = 7) -> dict:
     rng = random.Random(seed)
     queries = latency_queries(rng, repeats)
     ids = list(Movie.objects.values_list("id", flat=True))
-    search_catalogue(queries[0][1])  # connection, caches (the SQLite vocabulary) warm
+    search_catalogue(queries[0][1])  # the connection open, the modules imported
     reference, by_kind = [], {}
     for kind, query in queries:
         pk = rng.choice(ids)

@@ -1,4 +1,5 @@
 """Django admin of the catalogue for staff: movies with cast and directors, people, ratings, lists."""
+from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html
@@ -16,6 +17,7 @@ from catalog.models import (
     Tag,
     WatchlistEntry,
 )
+from catalog.tasks import fetch_posters_task
 from catalog.templatetags.catalog_extras import poster_src
 
 
@@ -67,10 +69,6 @@ class MovieAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fetch posters from TMDB for the selected movies")
     def fetch_tmdb_posters(self, request, queryset):
-        from django.conf import settings
-
-        from catalog.tasks import fetch_posters_task
-
         if not settings.TMDB_API_KEY:
             self.message_user(request, "Set TMDB_API_KEY to fetch posters from TMDB.", level="error")
             return

@@ -80,6 +80,12 @@ def _mark_checked(movie: Movie) -> None:
     movie.save(update_fields=["poster_checked_at"])
 
 
+def _in_order(ids: list[int], chunk: int = 500):
+    for start in range(0, len(ids), chunk):
+        movies = Movie.objects.in_bulk(ids[start:start + chunk])
+        yield from (movies[pk] for pk in ids[start:start + chunk] if pk in movies)
+
+
 def fetch_posters(
     movie_ids=None, *, client: TMDBClient | None = None, force: bool = False, retry_missing: bool = False,
     progress: bool = True,
@@ -92,8 +98,10 @@ def fetch_posters(
     if not force:
         scope = Movie.objects.all() if movie_ids is None else Movie.objects.filter(pk__in=list(movie_ids))
         run.had_one = scope.exclude(poster="").count()
-    for movie in tqdm(films.iterator(chunk_size=500), total=films.count(), desc="posters", unit="film",
-                      disable=not progress, mininterval=2):
+    # The ids first: rows are written while the run goes through them (SQLite gives a reading cursor
+    # no isolation from the same connection's writes).
+    ids = list(films.values_list("pk", flat=True))
+    for movie in tqdm(_in_order(ids), total=len(ids), desc="posters", unit="film", disable=not progress, mininterval=2):
         if not movie.tmdb_id and not movie.imdb_id:
             run.without_ids += 1
             _mark_checked(movie)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from catalog.models import Movie
 from catalog.posters import fetch_posters, placeholder_svg
+from catalog.tasks import fetch_posters_task
 from catalog.tmdb import TMDBAuthError
 from tests.factories import make_movie, make_user
 
@@ -271,7 +272,6 @@ def test_staff_fetch_posters_for_chosen_movies_from_the_admin(tmdb, client):
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
 def test_the_poster_task_runs_in_a_celery_worker_with_a_progress_bar(tmdb, start_worker, settings):
-    from catalog.tasks import fetch_posters_task
     from tests.test_pipeline_worker import wait_for
 
     movie = make_movie("Worker Poster", tmdb_id=12)
