@@ -132,10 +132,10 @@ class Reading:
 
     @property
     def required(self) -> tuple[str, ...]:
-        """The words a match must hold: all but optional ones and a leading article ("les
-        intouchables" finds "Intouchables"), unless the query is only those."""
-        words = self.core.split()
-        significant = tuple(word for word in words if word not in OPTIONAL_WORDS)
+        """The words a match must hold: all but optional ones, unless the query is only those.
+        ("die" stays required in "die hard": "Hard Target" is no match. A title without the
+        query's foreign article, "les intouchables", is found as a close spelling.)"""
+        significant = tuple(word for word in self.words if word not in OPTIONAL_WORDS)
         return significant or self.words
 
 

@@ -262,12 +262,15 @@ def test_search_keeps_finding_new_films_after_a_migration_rebuilt_the_table():
     assert search_movies("brand new film") == [newcomer]
 
 
-def test_a_leading_article_in_any_language_is_optional():
+def test_a_leading_article_in_any_language_is_optional_but_not_ignored():
     intouchables = make_movie("Intouchables", year=2011)
     das_boot = make_movie("Das Boot", year=1981)
     make_movie("Booty Call", year=1997)
+    die_hard = make_movie("Die Hard", year=1988)
+    make_movie("Hard Target", year=1993)
     assert search_movies("les intouchables") == [intouchables]
     assert search_movies("das boot") == [das_boot]
+    assert search_movies("die hard") == [die_hard]
 
 
 def test_a_typo_in_a_short_word_is_forgiven_when_the_whole_title_is_close():
