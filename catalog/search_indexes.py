@@ -9,7 +9,7 @@ a B-tree (text_pattern_ops) on catalog_movie.search_title for queries such as "t
 SQLite: per column an FTS5 table over the model's table (external content, kept in step by
 triggers) and an fts5vocab table listing its distinct words; a B-tree on catalog_movie.search_title. Django's SQLite schema editor
 rebuilds a table to alter it, which drops its triggers, so ensure_search_indexes also runs after
-every migrate (catalog.apps) and rebuilds an index whose triggers were missing.
+every migrate (catalog.apps: repair_search_indexes) and rebuilds an index whose triggers were missing.
 """
 from __future__ import annotations
 
@@ -53,7 +53,11 @@ def _sqlite_triggers(table: str, column: str) -> dict[str, str]:
     }
 
 
-def _sqlite(cursor) -> None:
+def _sqlite(cursor, *, repair_only: bool = False) -> None:
+    if repair_only:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [fts_table("catalog_movie")])
+        if cursor.fetchone() is None:
+            return  # not created yet, or migrated back before it
     cursor.execute("CREATE INDEX IF NOT EXISTS catalog_movie_search_title_lines ON catalog_movie (search_title)")
     for table, column in SEARCHED_COLUMNS:
         fts = fts_table(table)
@@ -82,6 +86,13 @@ def ensure_search_indexes(connection) -> None:
             _postgresql(cursor)
         elif connection.vendor == "sqlite":
             _sqlite(cursor)
+
+
+def repair_search_indexes(connection) -> None:
+    """SQLite: put back the triggers and index a table rebuild dropped, if the search index exists."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            _sqlite(cursor, repair_only=True)
 
 
 def drop_search_indexes(connection) -> None:
