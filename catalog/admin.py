@@ -18,6 +18,7 @@ from catalog.models import (
     WatchlistEntry,
 )
 from catalog.tasks import fetch_posters_task
+from recommendations.cache import REDIS_ERRORS
 from catalog.templatetags.catalog_extras import poster_src
 
 
@@ -73,7 +74,11 @@ class MovieAdmin(admin.ModelAdmin):
             self.message_user(request, "Set TMDB_API_KEY to fetch posters from TMDB.", level="error")
             return
         ids = list(queryset.values_list("pk", flat=True))
-        fetch_posters_task.delay(movie_ids=ids, retry_missing=True)
+        try:
+            fetch_posters_task.delay(movie_ids=ids, retry_missing=True)
+        except REDIS_ERRORS as error:
+            self.message_user(request, f"Could not queue the poster task (is Redis running?): {error}", level="error")
+            return
         self.message_user(request, f"Fetching posters for {len(ids)} movie{'s' if len(ids) != 1 else ''} from TMDB "
                                    "in the background; they appear as they arrive.")
 

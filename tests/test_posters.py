@@ -185,6 +185,21 @@ def test_a_429_waits_for_retry_after_and_then_gets_the_poster(tmdb):
     assert second["at"] - first["at"] >= 0.95
 
 
+def test_a_server_error_is_tried_again_before_the_film_is_given_up(tmdb):
+    make_movie("Flaky", tmdb_id=6)
+    ok = (200, {"Content-Type": "application/json"}, json.dumps({"poster_path": "/flaky.jpg"}).encode())
+    tmdb.routes["/3/movie/6"] = [(503, {"Content-Type": "text/plain"}, b"busy"), ok]
+    tmdb.image("/flaky.jpg", jpeg())
+    make_movie("Broken", tmdb_id=9)
+    tmdb.routes["/3/movie/9"] = (500, {"Content-Type": "text/plain"}, b"broken")
+
+    run = fetch_posters(progress=False)
+
+    assert run.stored == 1
+    assert run.failed == [("Broken (2000)", f"TMDB answered 500 for {tmdb.url}/3/movie/9")]  # the key never shown
+    assert len([r for r in tmdb.api_requests() if r["path"] == "/3/movie/9"]) == 4
+
+
 def test_api_requests_are_paced_to_the_configured_rate(tmdb, settings):
     settings.TMDB_REQUESTS_PER_SECOND = 10
     for tmdb_id in range(1, 6):
