@@ -6,6 +6,7 @@ normalised title and year; a person with another's normalised name), and merge d
 tag, credit or history row.
 """
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -28,6 +29,8 @@ from catalog.models import (
     Tag,
     WatchlistEntry,
 )
+from catalog.tasks import fetch_posters_task
+from recommendations.cache import REDIS_ERRORS
 from catalog.templatetags.catalog_extras import poster_src
 from catalog.text import normalize
 
@@ -185,7 +188,7 @@ class MovieAdmin(MergeActionMixin, admin.ModelAdmin):
     list_filter = ["genres", DecadeListFilter, LikelyDuplicateMovieFilter]
     search_fields = ["title", "alternative_titles", "imdb_id", "=movielens_id", "=tmdb_id"]
     form = MovieForm
-    actions = ["merge_selected"]
+    actions = ["merge_selected", "fetch_tmdb_posters"]
     autocomplete_fields = ["genres", "directors", "keywords"]
     readonly_fields = ["poster_preview", "rating_count", "rating_mean", "created_at", "updated_at"]
     inlines = [CastMemberInline]
@@ -193,7 +196,7 @@ class MovieAdmin(MergeActionMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["title", "alternative_titles", "year", "release_date", "runtime", "synopsis"]}),
         ("People and genres", {"fields": ["genres", "directors", "keywords"]}),
-        ("Poster", {"fields": ["poster_url", "poster_preview"]}),
+        ("Poster", {"fields": ["poster", "poster_url", "poster_preview"]}),
         ("External ids", {"fields": ["movielens_id", "imdb_id", "tmdb_id"]}),
         ("Ratings", {"fields": ["rating_count", "rating_mean", "created_at", "updated_at"]}),
     ]
@@ -219,6 +222,20 @@ class MovieAdmin(MergeActionMixin, admin.ModelAdmin):
 
     def merge(self, keep, others):
         return services.merge_movies(keep, others)
+
+    @admin.action(description="Fetch posters from TMDB for the selected movies")
+    def fetch_tmdb_posters(self, request, queryset):
+        if not settings.TMDB_API_KEY:
+            self.message_user(request, "Set TMDB_API_KEY to fetch posters from TMDB.", level="error")
+            return
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            fetch_posters_task.delay(movie_ids=ids, retry_missing=True)
+        except REDIS_ERRORS as error:
+            self.message_user(request, f"Could not queue the poster task (is Redis running?): {error}", level="error")
+            return
+        self.message_user(request, f"Fetching posters for {len(ids)} movie{'s' if len(ids) != 1 else ''} from TMDB "
+                                   "in the background; they appear as they arrive.")
 
     @admin.display(description="Genres")
     def genre_names(self, movie):

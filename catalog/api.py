@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.models import Actor, Director, Genre, Movie
+from catalog.search import search_movies, search_people
 from catalog.serializers import (
     BulkRateInputSerializer,
     BulkRateResultSerializer,
@@ -100,7 +101,7 @@ class MovieViewSet(viewsets.ModelViewSet):
         bounds = {"genre": filters.get("genre"), "year_from": filters.get("year_from"), "year_to": filters.get("year_to")}
         if query:
             with errors_of_field("q"):
-                movies = selectors.search_movies(query, **bounds)
+                movies = search_movies(query, **bounds)
         else:
             movies = selectors.browse_movies(**bounds, sort=filters["sort"])
         page = self.paginate_queryset(movies)
@@ -164,7 +165,7 @@ class PeopleSearch(APIView):
     def get(self, request):
         query = _validated_query(PersonQuerySerializer, request)["q"]
         with errors_of_field("q"):
-            people = selectors.search_people(query)
+            people = search_people(query)
         return Response(PersonSearchSerializer(people, many=True).data)
 
 

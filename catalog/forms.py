@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 
 from catalog.history_import import DEFAULT_IMDB_SCALE, IMDB_SCALES
 from catalog.models import HALF_STARS, Genre
-from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
+from catalog.search import MAX_QUERY_LENGTH
+from catalog.selectors import BROWSE_SORTS
 from catalog.services import validate_score
 
 YEAR_BOUNDS = {"min_value": 1870, "max_value": 2100}

@@ -89,7 +89,11 @@ class Movie(models.Model):
     synopsis = models.TextField(blank=True)
     runtime = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Minutes")
     release_date = models.DateField(null=True, blank=True)
-    poster_url = models.URLField(max_length=500, blank=True)
+    poster_url = models.URLField(max_length=500, blank=True, help_text="A poster hosted elsewhere (used when no poster is stored).")
+    poster = models.ImageField(upload_to="posters/", blank=True, help_text="The stored poster (fetched from TMDB or uploaded).")
+    # When TMDB was last asked for a poster it did not have (or the answer could not be used): a
+    # new run skips the film unless asked to retry.
+    poster_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     movielens_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
     imdb_id = models.CharField(max_length=16, null=True, blank=True, unique=True, help_text="e.g. tt0068646")
     tmdb_id = models.PositiveIntegerField(null=True, blank=True, unique=True)

@@ -3,11 +3,14 @@
 Serializers only shape data; what a rating may be and what rating one changes is decided by
 catalog.services (a serializer that writes hands over to a service).
 """
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CastMember, Director, Genre, Movie, Rating
-from catalog.selectors import BROWSE_SORTS, MAX_QUERY_LENGTH
+from catalog.posters import poster_url
+from catalog.search import MAX_QUERY_LENGTH
+from catalog.selectors import BROWSE_SORTS
 from movierec.api import StrictFloatField, StrictPrimaryKeyRelatedField
 
 # Bounds of the year filters: wide enough for any catalogue, narrow enough for every database.
@@ -39,7 +42,17 @@ class CastMemberSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "order"]
 
 
-class MovieSummarySerializer(serializers.ModelSerializer):
+class _WithPosterURL(serializers.ModelSerializer):
+    poster_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_poster_url(self, movie) -> str:
+        """The stored poster, else the one hosted elsewhere, else the generated placeholder (SVG)."""
+        request = self.context.get("request")
+        return request.build_absolute_uri(poster_url(movie)) if request else poster_url(movie)
+
+
+class MovieSummarySerializer(_WithPosterURL):
     """A movie inside another object (a rating, a list entry, a filmography)."""
 
     class Meta:
@@ -47,7 +60,7 @@ class MovieSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "title", "year", "poster_url"]
 
 
-class MovieListSerializer(serializers.ModelSerializer):
+class MovieListSerializer(_WithPosterURL):
     """A movie in a list; my_rating is the signed-in user's stars (context["rating_map"])."""
 
     genres = GenreSerializer(many=True, read_only=True)
@@ -148,8 +161,10 @@ class MovieFilterSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=MAX_QUERY_LENGTH,
-        help_text="Search titles, alternative titles, directors and actors (typos and accents forgiven); "
-        "the best matches (at most 60) in order of relevance.",
+        help_text="Search titles, alternative titles, directors and actors: titles that are or start with the "
+        "query first, then titles holding its words, then films of people it names; close spellings (typos) "
+        "only when nothing matches as typed. Accents never matter; common abbreviations (lotr, t2) work. "
+        "At most 60, best first.",
     )
     genre = serializers.SlugField(required=False, help_text="Only movies of this genre (its slug).")
     year_from = serializers.IntegerField(required=False, min_value=YEAR_MIN, max_value=YEAR_MAX)

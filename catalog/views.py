@@ -21,6 +21,7 @@ from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
+from catalog.search import search_catalogue
 from recommendations import onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_recommendations
@@ -103,8 +104,8 @@ def search(request):
     if form.is_bound and form.is_valid():
         query = form.cleaned_data["q"]
         try:
-            context["results"] = selectors.search_movies(query, **form.filters())
-            context["people"] = selectors.search_people(query)
+            found = search_catalogue(query, **form.filters())
+            context["results"], context["people"], context["approximate"] = found.movies, found.people, found.approximate
             context["searched"] = bool(query) or any(form.filters().values())
         except ValidationError as error:
             form.add_error("q", error)
@@ -159,7 +160,7 @@ def _poster_etag(request, movie_id):
 @require_GET
 @condition(etag_func=_poster_etag)
 def movie_poster(request, movie_id):
-    """A generated SVG placeholder poster (title, year, colour of the first genre)."""
+    """The generated SVG placeholder of a movie (catalog.posters.placeholder_svg)."""
     movie = get_object_or_404(Movie, pk=movie_id)
     response = HttpResponse(movie_placeholder_svg(movie), content_type="image/svg+xml")
     patch_cache_control(response, public=True, max_age=POSTER_MAX_AGE)

@@ -285,6 +285,16 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_100
 MOVIELENS_BASE_URL = os.environ.get("MOVIELENS_BASE_URL", "https://files.grouplens.org/datasets/movielens")
 MOVIELENS_CACHE_DIR = Path(os.environ.get("MOVIELENS_CACHE_DIR", BASE_DIR / ".cache" / "movielens"))
 
+# --- Posters from TMDB (manage.py fetch_posters, catalog.tmdb) --------------------------------
+TMDB_API_KEY = os.environ.get("TMDB_API_KEY", "")  # a v3 API key or a v4 read access token
+TMDB_API_URL = os.environ.get("TMDB_API_URL", "https://api.themoviedb.org/3")
+TMDB_IMAGE_URL = os.environ.get("TMDB_IMAGE_URL", "https://image.tmdb.org/t/p")
+TMDB_POSTER_SIZE = os.environ.get("TMDB_POSTER_SIZE", "w500")
+# TMDB's upper limit sits around 50 requests per second; 20 leaves room for two runs at once.
+TMDB_REQUESTS_PER_SECOND = float(os.environ.get("TMDB_REQUESTS_PER_SECOND", "20"))
+TMDB_MAX_POSTER_BYTES = int(os.environ.get("TMDB_MAX_POSTER_BYTES", str(2_000_000)))
+TMDB_TIMEOUT = float(os.environ.get("TMDB_TIMEOUT", "10"))
+
 # --- Recommendations -------------------------------------------------------------------------
 RECOMMENDER_ARTIFACT_DIR = os.environ.get("RECOMMENDER_ARTIFACT_DIR", "models")
 # After each publish, only the current version and this many earlier servable ones keep their artifacts.

@@ -1,4 +1,6 @@
 from allauth.account.decorators import secure_admin_login
+from django.conf import settings
+from django.conf.urls.static import static as media_urlpatterns
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
@@ -26,6 +28,8 @@ urlpatterns = [
     path("", include("accounts.taste_urls")),
     path("", include("recommendations.group_urls")),
 ]
+# Stored posters (MEDIA_ROOT) in development; in production the web server or a storage backend serves them.
+urlpatterns += media_urlpatterns(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 # Errors under /api/ answer with the API's JSON error body; elsewhere with the site's own pages.
 handler400 = "movierec.api.bad_request"

@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from catalog.models import Actor, CastMember, Director, Movie, Rating
-from catalog.selectors import search_movies
+from catalog.search import search_movies
 from catalog.services import merge_people
 from tests.factories import make_genre, make_movie, make_rating, make_user
 

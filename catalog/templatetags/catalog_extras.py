@@ -3,6 +3,7 @@ from django import template
 from django.urls import reverse
 
 from catalog import selectors
+from catalog.posters import poster_url
 from catalog.models import HALF_STARS
 
 register = template.Library()
@@ -10,8 +11,8 @@ register = template.Library()
 
 @register.simple_tag
 def poster_src(movie) -> str:
-    """The movie's poster URL, or its generated placeholder when it has none."""
-    return movie.poster_url or reverse("catalog:poster", args=[movie.pk])
+    """The stored poster's URL, else the poster hosted elsewhere, else the generated placeholder."""
+    return poster_url(movie)
 
 
 @register.simple_tag
