@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from recommendations.rerank import DEFAULT_DISCOVERY, DISCOVERY_LEVELS
+
 
 class ModelVersion(models.Model):
     """One fit of the recommender: where its artifact lives, how it was made, how it scored."""
@@ -97,3 +99,17 @@ class UserVector(models.Model):
 
     def __str__(self):
         return f"vector of user {self.user_id} for {self.model_version}"
+
+
+class DiscoveryPreference(models.Model):
+    """Where the user set the discovery dial: from popular films (0) to hidden gems (4)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=list(DISCOVERY_LEVELS.items()), default=DEFAULT_DISCOVERY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(level__lte=4), name="discovery_level_0_to_4")]
+
+    def __str__(self):
+        return f"discovery {self.level} for user {self.user_id}"

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from recommendations import feedback, pipeline
+from recommendations import feedback, pipeline, trending
 from recommendations.cache import REDIS_ERRORS, cache, mark_redis_down
 from recommendations.locks import refit_running
 from recommendations.models import ModelVersion
@@ -56,6 +56,12 @@ def refresh_user(user_id: int) -> bool:
     """Fold in one user's new feedback and replace their cached list."""
     cache.delete(REFRESH_PENDING_KEY.format(user_id))
     return pipeline.refresh_user_list(user_id)
+
+
+@shared_task(name="recommendations.refresh_trending")
+def refresh_trending() -> int:
+    """Periodic: recompute the trending list pages read (recommendations.trending)."""
+    return trending.refresh()
 
 
 def request_refit(*, reason: str = "", hyperparameters: dict | None = None) -> bool:

@@ -60,7 +60,7 @@ def test_offered_movies_exclude_rated_ones_and_favour_picked_genres(rated_catalo
     make_rating(user, alien, 4.0)
     horror = make_genre("Horror")
 
-    offered = informative_movies(user=user, n=4, boost_genre_ids=[horror.pk])
+    offered = informative_movies(user=user, n=4, favourite_genre_ids=[horror.pk])
 
     assert alien not in offered
     assert "The Thing" in [movie.title for movie in offered]
