@@ -1,7 +1,6 @@
 """Trending: films gaining attention from many people who like them, measured against their usual rate.
 
-For each film rated by at least MIN_RATERS distinct people in the last WINDOW_DAYS (ending at the
-latest rating), momentum = the window's *weighted* raters minus what the film usually gets over
+For each film rated by at least MIN_RATERS distinct people in the last WINDOW_DAYS, momentum = the window's *weighted* raters minus what the film usually gets over
 that long (its weighted ratings in the BASELINE_DAYS before the window, scaled to the window).
 A rating weighs (stars - 2.5) / 2.5, clipped to [0, 1]: a 5-star rating counts 1, 4 stars 0.6,
 2.5 stars or fewer nothing, so a film people rate 1 star never rises and a classic rated at its
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.utils import timezone
 from django.db.models import Count, F, FloatField, Max, Sum, Value
 from django.db.models.functions import Greatest, Least
 
@@ -54,31 +54,29 @@ def explanation(entry: TrendingEntry) -> str:
     return "Well liked among recent releases"
 
 
-def compute(*, n: int = SIZE, latest=None) -> list[TrendingEntry]:
-    """The trending list, computed from the ratings (a few aggregate queries)."""
-    latest = latest or Rating.objects.aggregate(latest=Max("updated_at"))["latest"]
-    entries: list[TrendingEntry] = []
-    if latest is not None:
-        since = latest - timedelta(days=WINDOW_DAYS)
-        # A rating's weight: (stars - 2.5) / 2.5 clipped to [0, 1].
-        weight = Least(Greatest((F("score") - 2.5) / 2.5, Value(0.0)), Value(1.0), output_field=FloatField())
-        window = {
-            row["movie_id"]: row
-            for row in Rating.objects.filter(updated_at__gt=since, updated_at__lte=latest)
-            .values("movie_id").annotate(raters=Count("id"), weighted=Sum(weight))
-            .filter(raters__gte=MIN_RATERS)
-        }
-        usual = dict(
-            Rating.objects.filter(movie_id__in=list(window), updated_at__gt=since - timedelta(days=BASELINE_DAYS),
-                                  updated_at__lte=since)
-            .values("movie_id").annotate(weighted=Sum(weight)).values_list("movie_id", "weighted")
-        )
-        scale = WINDOW_DAYS / BASELINE_DAYS
-        momentum = {m: row["weighted"] - (usual.get(m) or 0.0) * scale for m, row in window.items()}
-        rising = sorted((m for m, value in momentum.items() if value > 0), key=lambda m: (-momentum[m], m))[:n]
-        entries = [TrendingEntry(m, RISING, window[m]["raters"]) for m in rising]
+def compute(*, n: int = SIZE, now=None) -> list[TrendingEntry]:
+    """The trending list as of ``now`` (default: the current time), from the ratings (four queries)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=WINDOW_DAYS)
+    # A rating's weight: (stars - 2.5) / 2.5 clipped to [0, 1].
+    weight = Least(Greatest((F("score") - 2.5) / 2.5, Value(0.0)), Value(1.0), output_field=FloatField())
+    window = {
+        row["movie_id"]: row
+        for row in Rating.objects.filter(updated_at__gt=since, updated_at__lte=now)
+        .values("movie_id").annotate(raters=Count("id"), weighted=Sum(weight))
+        .filter(raters__gte=MIN_RATERS)
+    }
+    usual = dict(
+        Rating.objects.filter(movie_id__in=list(window), updated_at__gt=since - timedelta(days=BASELINE_DAYS),
+                              updated_at__lte=since)
+        .values("movie_id").annotate(weighted=Sum(weight)).values_list("movie_id", "weighted")
+    )
+    scale = WINDOW_DAYS / BASELINE_DAYS
+    momentum = {m: row["weighted"] - (usual.get(m) or 0.0) * scale for m, row in window.items()}
+    rising = sorted((m for m, value in momentum.items() if value > 0), key=lambda m: (-momentum[m], m))[:n]
+    entries = [TrendingEntry(m, RISING, window[m]["raters"]) for m in rising]
     if len(entries) < n:
-        entries += [TrendingEntry(m, RECENT, 0) for m in _recent_releases(n - len(entries), {e.movie_id for e in entries})]
+        entries += [TrendingEntry(m, RECENT, 0) for m in _recent_releases(n - len(entries), set(rising))]
     return entries
 
 
