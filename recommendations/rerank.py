@@ -32,7 +32,7 @@ BLOCK = 10  # a list is read a screenful at a time: each block of picks is shown
 SMOOTHING = 0.01  # Steck's α: q̃ never has a zero where p has mass
 CALIBRATION_STRENGTH = 0.8
 PICKED_GENRE_WEIGHT = 3.0
-DIAL_STEP = 0.5
+DIAL_STEP = 1.0
 
 DISCOVERY_LEVELS = {0: "Popular", 1: "Mostly popular", 2: "Balanced", 3: "Lesser known", 4: "Hidden gems"}
 DEFAULT_DISCOVERY = 2
