@@ -394,7 +394,8 @@ class Reranker:
         target = rerank.user_target(self.model.item_genres, self.vocabulary, liked)
         best = rerank.rerank(scores, k, item_genres=self.model.item_genres, popularity=self.model.popularity,
                              target=target, vocabulary=self.vocabulary,
-                             strength=self.strength if strength is None else strength, discovery=discovery)
+                             strength=rerank.strength_for(len(items), self.strength if strength is None else strength),
+                             discovery=discovery)
         return best.tolist()
 
 

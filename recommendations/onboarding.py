@@ -76,8 +76,9 @@ def informative_movies(*, user=None, n: int = 12, exclude_ids=(), favourite_genr
     Candidates are the CANDIDATE_POOL most-rated movies (minus those the user rated, hid or
     dismissed); when the user picked favourite genres, FAVOURITE_SHARE of the n come from the
     most-rated movies of those genres, the rest from the others (so the answers also say what
-    else they like). Within each part, greedily the best of popularity × spread of opinions,
-    discounted by how many picks already share its genres and decade.
+    else they like), and films mostly of the picked genres are preferred. Within each part,
+    greedily the best of popularity × spread of opinions, discounted by how many picks already
+    share its genres and decade.
     """
     excluded = set(exclude_ids)
     if user is not None and user.is_authenticated:
@@ -94,8 +95,13 @@ def informative_movies(*, user=None, n: int = 12, exclude_ids=(), favourite_genr
         in_favourites, others = [], list(candidates.prefetch_related("genres")[:CANDIDATE_POOL])
         parts = [(others, n)]
     spread = _rating_spread([movie.pk for movie in in_favourites + others])
-    base = {movie.pk: math.log1p(movie.rating_count) * (0.5 + spread.get(movie.pk, 0.5)) + 1e-6
-            for movie in in_favourites + others}
+
+    def picked_share(movie):  # a romantic comedy says more about Romance + Comedy than a crime comedy
+        genres = {genre.pk for genre in movie.genres.all()}
+        return len(genres & favourites) / len(genres) if genres else 0.0
+
+    base = {movie.pk: math.log1p(movie.rating_count) * (0.5 + spread.get(movie.pk, 0.5))
+            * (0.5 + 0.5 * picked_share(movie) if favourites else 1.0) + 1e-6 for movie in in_favourites + others}
 
     picked, genre_counts, decade_counts = [], Counter(), Counter()
     for pool, quota in parts:

@@ -13,6 +13,9 @@ CANDIDATES best-scored films are considered, so it costs a few milliseconds per 
 greedy order decides which films make each BLOCK of the list; within a block they are shown
 best score first.
 
+A user with fewer than FEW_RATINGS ratings gets stronger calibration (strength_for): their
+scores are mostly the model's prior, so the genres they picked at onboarding lead.
+
 The discovery dial moves the candidates' scores by their popularity before that: from
 "popular" (known films first) to "hidden gems" (films fewer people rated), by DIAL_STEP
 standard deviations of log-popularity (within the candidates) per position.
@@ -32,6 +35,10 @@ BLOCK = 10  # a list is read a screenful at a time: each block of picks is shown
 SMOOTHING = 0.01  # Steck's α: q̃ never has a zero where p has mass
 CALIBRATION_STRENGTH = 0.8
 PICKED_GENRE_WEIGHT = 3.0
+# Below this many ratings the model's scores say little about the user (at none they are its
+# prior: popularity and demographics), so calibration to the genres they picked or liked takes
+# over, in full for a user with no rating.
+FEW_RATINGS = 5
 DIAL_STEP = 1.0
 
 DISCOVERY_LEVELS = {0: "Popular", 1: "Mostly popular", 2: "Balanced", 3: "Lesser known", 4: "Hidden gems"}
@@ -79,6 +86,13 @@ def user_target(item_genres, vocabulary, liked_items, picked_genres=()) -> np.nd
         extra = np.zeros(len(vocabulary))
         extra[picked] = PICKED_GENRE_WEIGHT / len(picked)
     return genre_mix(genre_shares(item_genres, liked_items, vocabulary), extra)
+
+
+def strength_for(n_rated: int, strength: float = CALIBRATION_STRENGTH) -> float:
+    """The calibration strength for a user with n_rated ratings (see FEW_RATINGS)."""
+    if n_rated >= FEW_RATINGS:
+        return strength
+    return strength + (1 - strength) * (1 - n_rated / FEW_RATINGS)
 
 
 def dial_offset(discovery: int) -> float:

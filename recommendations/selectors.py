@@ -219,7 +219,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
     target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
     best = rerank.rerank(scores, n + 10, item_genres=model.item_genres, popularity=model.popularity, target=target,
-                         vocabulary=vocabulary, strength=0.0 if genre_name else rerank.CALIBRATION_STRENGTH,
+                         vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
                          discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
     # Films rated/hidden since the model was trained are excluded above through the state.

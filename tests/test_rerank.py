@@ -81,3 +81,16 @@ def test_picked_genres_alone_give_a_target():
     vocabulary = rerank.genre_vocabulary(item_genres)
     target = rerank.user_target(item_genres, vocabulary, np.empty(0, np.int64), picked_genres=["Romance", "Comedy"])
     assert target[vocabulary["Romance"]] == target[vocabulary["Comedy"]] == 0.5
+
+
+def test_without_ratings_the_picked_genres_lead_even_over_higher_scored_films():
+    item_genres, scores, popularity = catalogue()  # scores favour Sci-Fi
+    vocabulary = rerank.genre_vocabulary(item_genres)
+    target = rerank.user_target(item_genres, vocabulary, np.empty(0, np.int64), picked_genres=["Romance", "Comedy"])
+
+    served = rerank.rerank(scores, 10, item_genres=item_genres, popularity=popularity, target=target,
+                           vocabulary=vocabulary, strength=rerank.strength_for(n_rated=0))
+
+    assert {item_genres[i][0] for i in served} == {"Romance", "Comedy"}
+    assert rerank.strength_for(n_rated=0) == 1.0
+    assert rerank.strength_for(n_rated=rerank.FEW_RATINGS) == rerank.CALIBRATION_STRENGTH
