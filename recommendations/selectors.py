@@ -9,10 +9,9 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
-from django.db.models import Avg, Count, Max, Q, prefetch_related_objects
+from django.db.models import Avg, Count, Q, prefetch_related_objects
 
 from catalog.models import (
     Actor,
@@ -319,7 +318,8 @@ def predicted_rating(user, movie) -> float | None:
 
 
 def similar_movies(movie, *, n: int = 12) -> list[Movie]:
-    """Films like this one: TF-IDF content cosine blended with LightFM item-embedding cosine."""
+    """Films like this one (Recommender.similar_items: content, co-rating, genre overlap); without a
+    model, the films sharing most genres and directors with it."""
     model = current_model()
     if model is not None and movie.pk in model.item_index:
         best, _ = model.similar_items(model.item_index[movie.pk], n + 5)

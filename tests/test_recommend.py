@@ -1,5 +1,4 @@
 """The engine on a small synthetic catalogue: versions, top-N, cold start, feedback, similar, explanations."""
-import datetime as dt
 import re
 
 import numpy as np
