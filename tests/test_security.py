@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Movie, NotInterested, Rating, WatchlistEntry
+from recommendations.models import DiscoveryPreference
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +31,7 @@ WRITE_ENDPOINTS = [
     ("patch", "/api/v1/me/", {"id": "{victim}", "country": "Nowhere", "birth_year": 1901}, None),
     ("post", "/api/v1/me/delete/", {"confirmation": DEFAULT_PASSWORD, "user": "{victim}"}, 400),
     ("delete", "/api/v1/auth/token/", None, None),
+    ("put", "/api/v1/me/discovery/", {"level": 4, "user": "{victim}"}, None),
     ("post", "/api/v1/movies/", {"title": "Intruder"}, 403),
     ("put", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
     ("patch", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
@@ -66,12 +68,13 @@ def _request(client, method, path, body, movie, victim):
 
 @pytest.fixture
 def victim_world():
-    """A victim with a rating, watchlist entry, hidden movie, profile and token, all on one movie."""
+    """A victim with a rating, watchlist entry, hidden movie, profile, discovery setting and token."""
     victim = make_user("victim@example.com", country="Iceland", birth_year=1980)
     movie = make_movie("Victim's favourite", year=1999)
     make_rating(victim, movie, 5.0)
     WatchlistEntry.objects.create(user=victim, movie=movie)
     NotInterested.objects.create(user=victim, movie=movie)
+    DiscoveryPreference.objects.create(user=victim, level=1)
     token = Token.objects.create(user=victim)
     return victim, movie, token
 
@@ -85,6 +88,7 @@ def victim_state(victim, movie) -> dict:
         "hidden": list(NotInterested.objects.filter(user=victim).values_list("movie_id", flat=True)),
         "profile": (victim.email, victim.country, victim.birth_year),
         "tokens": list(Token.objects.filter(user=victim).values_list("key", flat=True)),
+        "discovery": list(DiscoveryPreference.objects.filter(user=victim).values_list("level", flat=True)),
         "movie": (movie.title, movie.year),
     }
 
