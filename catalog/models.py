@@ -162,7 +162,11 @@ class Rating(models.Model):
             models.UniqueConstraint(fields=["user", "movie"], name="one_rating_per_user_and_movie"),
             models.CheckConstraint(condition=models.Q(score__in=HALF_STARS), name="rating_half_stars_0_5_to_5"),
         ]
-        indexes = [models.Index(fields=["movie", "score"], name="rating_movie_score")]
+        indexes = [
+            models.Index(fields=["movie", "score"], name="rating_movie_score"),
+            # Trending (recommendations.trending) reads the last weeks of ratings and the latest one.
+            models.Index(fields=["updated_at"], name="rating_updated_at"),
+        ]
 
     def __str__(self):
         return f"{self.user} rated {self.movie}: {self.score}"

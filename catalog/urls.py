@@ -6,6 +6,7 @@ app_name = "catalog"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("discovery/", views.set_discovery, name="discovery"),
     path("browse/", views.browse, name="browse"),
     path("genres/<slug:slug>/", views.genre, name="genre"),
     path("search/", views.search, name="search"),

@@ -15,16 +15,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import condition, require_GET
+from django.views.decorators.http import condition, require_GET, require_POST
 
 from catalog import selectors, services
 from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
 from catalog.search import search_catalogue
-from recommendations import onboarding
+from recommendations import discovery, onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_recommendations
+from recommendations.rerank import DISCOVERY_LEVELS
 
 HOME_LIST_SIZE = 12
 PAGE_SIZE = 24
@@ -56,8 +57,12 @@ def home(request):
     recommendations.selectors.home_rows)."""
     context = {"genres": Genre.objects.all(), "decades": selectors.catalogue_decades()}
     if request.user.is_authenticated:
+        level = recommendation_selectors.discovery_level(request.user)
         top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
-        context["rows"] = recommendation_selectors.home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE)
+        context["rows"] = recommendation_selectors.home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE,
+                                                             discovery=level)
+        context["discovery_level"] = level
+        context["discovery_levels"] = list(DISCOVERY_LEVELS.items())
         rated = onboarding.rated_count(request.user, request.session)
         if rated < onboarding.RATINGS_FOR_GOOD_SUGGESTIONS:
             context["ratings_to_go"] = onboarding.RATINGS_FOR_GOOD_SUGGESTIONS - rated
@@ -68,6 +73,19 @@ def home(request):
         context["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)
         prefetch_related_objects(context["trending"], "genres")
     return render(request, "catalog/home.html", context)
+
+
+@login_required
+@require_POST
+def set_discovery(request):
+    """The home page's discovery dial: remember the position, then back to the lists."""
+    level = {str(level): level for level in DISCOVERY_LEVELS}.get(request.POST.get("discovery", ""))
+    if level is None:
+        return HttpResponse("Choose one of the discovery dial's positions (0 to 4).", status=400,
+                            content_type="text/plain; charset=utf-8")
+    discovery.set_discovery_level(user=request.user, level=level)
+    messages.success(request, f"Your lists now lean towards: {DISCOVERY_LEVELS[level].lower()}.")
+    return redirect(f"{reverse('catalog:home')}#for-you")
 
 
 @require_GET

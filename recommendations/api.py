@@ -14,9 +14,10 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Movie
-from recommendations import cache, selectors
+from recommendations import cache, discovery, selectors
 from recommendations.serializers import (
     ROWS,
+    DiscoverySerializer,
     PredictedRatingSerializer,
     RecommendationQuerySerializer,
     RecommendationRowSerializer,
@@ -60,7 +61,8 @@ class Recommendations(APIView):
     @extend_schema(
         summary="A row of explained recommendations",
         description="Each item has the movie, a score, the stars the model expects you to give and why it is "
-        "recommended. Anonymous visitors get popular movies for top and genre; because needs a sign-in. "
+        "recommended. Rows the model ranks (top, genre) hold its n best films, shown highest predicted stars "
+        "first. Anonymous visitors get popular movies for top and genre; because needs a sign-in. "
         "Movies you rated or hid are never recommended to you.",
         parameters=[RecommendationQuerySerializer],
         responses=RecommendationRowSerializer,
@@ -69,15 +71,22 @@ class Recommendations(APIView):
         query = RecommendationQuerySerializer(data=request.query_params.dict())  # "?row=" is an error
         query.is_valid(raise_exception=True)
         row, n, user = query.validated_data["row"], query.validated_data["n"], request.user
+        level = query.validated_data.get("discovery")
         title = ROWS[row]
         if row == "top":
-            items = [_item(r) for r in cache.get_recommendations(user, n=n)]
+            if level is None or level == selectors.discovery_level(user):
+                picks = cache.get_recommendations(user, n=n)
+            else:
+                picks = selectors.recommend_for_user(user, n=n, discovery=level)
+            items = [_item(r) for r in selectors.by_predicted_stars(picks)]
         elif row == "genre":
             genre = query.validated_data["genre"]
             title = f"Top picks in {genre.name}"
-            items = [_item(r) for r in selectors.recommend_for_user(user, n=n, genre=genre)]
+            picks = selectors.recommend_for_user(user, n=n, genre=genre, discovery=level)
+            items = [_item(r) for r in selectors.by_predicted_stars(picks)]
         elif row == "trending":
-            items = _unscored(selectors.trending_movies(n=n), selectors.TRENDING_EXPLANATION)
+            items = [{"movie": movie, "score": None, "predicted_stars": None, "explanation": why}
+                     for movie, why in selectors.trending_for_user(user, n=n)]
         elif row == "similar":
             movie = query.validated_data["movie"]
             title = f"More like {movie.title}"
@@ -111,7 +120,24 @@ class PredictedRating(APIView):
         return Response({"movie": movie.pk, "predicted_rating": value})
 
 
+class Discovery(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(summary="My discovery dial: popular films or hidden gems", responses=DiscoverySerializer, tags=["me"])
+    def get(self, request):
+        return Response(DiscoverySerializer({"level": selectors.discovery_level(request.user)}).data)
+
+    @extend_schema(summary="Move my discovery dial (remembered for my lists on the site and here)",
+                   request=DiscoverySerializer, responses=DiscoverySerializer, tags=["me"])
+    def put(self, request):
+        payload = DiscoverySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        level = discovery.set_discovery_level(user=request.user, level=payload.validated_data["level"])
+        return Response(DiscoverySerializer({"level": level}).data)
+
+
 urlpatterns = [
+    path("me/discovery/", Discovery.as_view(), name="my-discovery"),
     path("recommendations/", Recommendations.as_view(), name="recommendations"),
     path("movies/<int:movie_id>/similar/", SimilarMovies.as_view(), name="movie-similar"),
     path("movies/<int:movie_id>/predicted-rating/", PredictedRating.as_view(), name="movie-predicted-rating"),

@@ -26,8 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from recommendations import engine
-from recommendations.metrics import auc, mae, ranking_metrics, rmse, user_ranking_metrics
+from recommendations import engine, rerank
+from recommendations.metrics import auc, beyond_accuracy, mae, ranking_metrics, rmse, user_ranking_metrics
 from recommendations.recommender import (
     DEFAULT_HYPERPARAMETERS,
     TrainingData,
@@ -40,7 +40,10 @@ from recommendations.recommender import (
 PROTOCOLS = ("msr", "temporal", "cold-items")
 K = 10
 MAX_K = 50
-MODEL_NAMES = ("popularity", "item-knn", "user-knn", "mf-puresvd", "content", "ease", "lightfm-cf", "lightfm-hybrid", "served")
+# "blend" is the served model's scores before its last step (recommendations.rerank): today's
+# served list, kept in the table to show what calibration changes.
+MODEL_NAMES = ("popularity", "item-knn", "user-knn", "mf-puresvd", "content", "ease", "lightfm-cf", "lightfm-hybrid",
+               "blend", "served")
 
 
 # ----------------------------------------------------------------------------- data
@@ -227,7 +230,7 @@ class Scorers:
             return self.cf_items @ self.cf_users[u] + self.cf_bias
         if name == "lightfm-hybrid":
             return m.lightfm_scores(m.user_vectors[u])
-        if name == "served":
+        if name in ("served", "blend"):  # served is re-ranked in rank_all (served_top)
             return m.blended_scores(m.user_vectors[u], items, scores)
         raise KeyError(name)
 
@@ -241,7 +244,8 @@ class Lists:
     item_scores: dict  # model -> {user: (pos_scores, neg_scores)} for cold-items AUC
 
 
-def rank_all(scorers: Scorers, test: TrainingData, protocol: str, names, progress: bool, candidates=None) -> Lists:
+def rank_all(scorers: Scorers, test: TrainingData, protocol: str, names, progress: bool, candidates=None,
+             reranker: Reranker | None = None) -> Lists:
     test_users = np.unique(test.users)
     top = {n: {} for n in names}
     pairs = {n: {} for n in names}
@@ -260,6 +264,9 @@ def rank_all(scorers: Scorers, test: TrainingData, protocol: str, names, progres
                 pos, neg = s[t_items[t_scores >= 4]], s[t_items[t_scores < 4]]
                 pairs[n][u] = (pos, neg)
             s[seen[u].indices] = -np.inf
+            if n == "served" and reranker is not None:
+                top[n][u] = reranker.top(*scorers.user_ratings(u), s, MAX_K)
+                continue
             best = engine.top_k(s, MAX_K)
             top[n][u] = [i for i in best.tolist() if np.isfinite(s[i])]
     return Lists(top, pairs)
@@ -347,6 +354,173 @@ def stars_cross_validation(data: TrainingData, hp: dict, folds: int = 5, progres
             "model": f"biased MF by ALS ({hp['stars_factors']} factors, reg {hp['stars_reg']})"}
 
 
+# ----------------------------------------------------------------------------- re-ranking, beyond accuracy
+
+# Strengths of calibration tried on validation. The goal is a calibration KL at least 30% below
+# the blend's on the test split; on validation we ask for KL_REDUCTION (a margin for the
+# difference between splits) and take the most accurate strength that reaches it.
+RERANK_STRENGTHS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+KL_REDUCTION = 0.35
+
+
+class Reranker:
+    """The site's last step (recommendations.rerank) over one fitted model's served scores."""
+
+    def __init__(self, model, strength: float = rerank.CALIBRATION_STRENGTH):
+        self.model, self.strength = model, strength
+        self.vocabulary = rerank.genre_vocabulary(model.item_genres)
+
+    def top(self, items, stars, scores, k, *, strength=None, discovery=rerank.DEFAULT_DISCOVERY) -> list[int]:
+        """The user's served top k: ``items``/``stars`` their training ratings, ``scores`` the blend's
+        (seen and excluded films at -inf)."""
+        liked = items[engine.is_positive(stars, float(stars.mean()))] if len(items) else items
+        target = rerank.user_target(self.model.item_genres, self.vocabulary, liked)
+        best = rerank.rerank(scores, k, item_genres=self.model.item_genres, popularity=self.model.popularity,
+                             target=target, vocabulary=self.vocabulary,
+                             strength=rerank.strength_for(len(items), self.strength if strength is None else strength),
+                             discovery=discovery)
+        return best.tolist()
+
+
+def liked_training_items(data: TrainingData) -> dict:
+    """{user: the films they liked (engine.is_positive) in ``data``}: the calibration target."""
+    means = engine.user_means(data.users, data.scores, data.n_users)
+    positive = engine.is_positive(data.scores, means[data.users])
+    liked: dict = {}
+    for u, i in zip(data.users[positive].tolist(), data.items[positive].tolist()):
+        liked.setdefault(u, []).append(i)
+    return {u: np.array(items, dtype=np.int64) for u, items in liked.items()}
+
+
+def _served_inputs(model, stars_rows, u, candidates):
+    items = stars_rows[u].indices.astype(np.int64)
+    stars = stars_rows[u].data.astype(np.float32)
+    s = model.blended_scores(model.user_vectors[u], items, stars).astype(np.float64)
+    if candidates is not None:
+        allowed = np.full(len(s), -np.inf)
+        allowed[candidates] = s[candidates]
+        s = allowed
+    s[items] = -np.inf
+    return items, stars, s
+
+
+def tune_rerank(train: TrainingData, protocol: str, hp: dict, progress: bool) -> dict:
+    """Choose the calibration strength on the validation splits of ``tune`` (same seeds and rule of
+    relevance): the highest mean nDCG@10 among strengths whose mean calibration KL is at least
+    KL_REDUCTION below the un-re-ranked blend's. Returns the strength and the validation figures."""
+    figures: dict[float, dict[str, list]] = {s: {"ndcg@10": [], "calibration_kl": []} for s in RERANK_STRENGTHS}
+    for seed in VALIDATION_SEEDS:
+        mask = split(train, protocol, seed=seed)
+        inner, valid = train.subset(mask), train.subset(~mask)
+        rel = relevant_sets(valid, protocol)
+        candidates = np.unique(valid.items) if protocol == "cold-items" else None
+        model = fit_recommender(inner, hp)
+        reranker, stars_rows, liked = Reranker(model), _stars(inner), liked_training_items(inner)
+        popularity = np.bincount(inner.items, minlength=inner.n_items).astype(np.float64)
+        recs: dict[float, dict] = {s: {} for s in RERANK_STRENGTHS}
+        for u in tqdm(list(rel), desc=f"re-rank validation {protocol} (seed {seed})", disable=not progress, leave=False):
+            if stars_rows[u].nnz == 0 and protocol != "cold-items":
+                continue
+            items, stars, s = _served_inputs(model, stars_rows, u, candidates)
+            for strength in RERANK_STRENGTHS:
+                recs[strength][u] = reranker.top(items, stars, s, K, strength=strength)
+        for strength in RERANK_STRENGTHS:
+            figures[strength]["ndcg@10"].append(ranking_metrics(recs[strength], rel, K)[f"ndcg@{K}"])
+            figures[strength]["calibration_kl"].append(beyond_accuracy(
+                recs[strength], liked, popularity=popularity, n_users=inner.n_users, item_genres=inner.item_genres,
+                k=K)["calibration_kl"])
+    means = {s: {name: float(np.mean(values)) for name, values in f.items()} for s, f in figures.items()}
+    baseline = means[0.0]["calibration_kl"]
+    reaching = [s for s in RERANK_STRENGTHS if means[s]["calibration_kl"] <= (1 - KL_REDUCTION) * baseline]
+    chosen = max(reaching, key=lambda s: means[s]["ndcg@10"]) if reaching else max(RERANK_STRENGTHS)
+    if progress:
+        for s in RERANK_STRENGTHS:
+            tqdm.write(f"  re-rank validation {protocol}: strength={s} ndcg@10={means[s]['ndcg@10']:.4f} "
+                       f"calibration_kl={means[s]['calibration_kl']:.4f}")
+    return {"strength": chosen, "kl_reduction_asked": KL_REDUCTION,
+            "validation": {str(s): means[s] for s in RERANK_STRENGTHS}}
+
+
+def discovery_figures(scorers: Scorers, test: TrainingData, protocol: str, reranker: Reranker, rel: dict,
+                      liked: dict, candidates=None) -> dict:
+    """The served list at every position of the discovery dial: accuracy and popularity figures."""
+    train, model = scorers.train, scorers.model
+    stars_rows = scorers.stars
+    lists: dict[int, dict] = {d: {} for d in rerank.DISCOVERY_LEVELS}
+    for u in np.unique(test.users).tolist():
+        if stars_rows[u].nnz == 0 and protocol != "cold-items":
+            continue
+        items, stars, s = _served_inputs(model, stars_rows, u, candidates)
+        for d in rerank.DISCOVERY_LEVELS:
+            lists[d][u] = reranker.top(items, stars, s, K, discovery=d)
+    result = {}
+    for d, label in rerank.DISCOVERY_LEVELS.items():
+        figures = ranking_metrics(lists[d], rel, K, n_items=train.n_items)
+        figures.update(beyond_accuracy(lists[d], liked, popularity=scorers.popularity, n_users=train.n_users,
+                                       item_genres=train.item_genres, k=K))
+        result[str(d)] = {"label": label, **{name: figures[name] for name in (
+            f"ndcg@{K}", "coverage", "calibration_kl", "popularity_percentile", "top1_share", "novelty")}}
+    return result
+
+
+BEYOND_ACCURACY = ("calibration_kl", "popularity_percentile", "top1_share", "intra_list_diversity", "novelty", "coverage")
+
+
+def beyond_accuracy_report(result: dict) -> list[str]:
+    """report.md lines: the beyond-accuracy table of every model, the dial, the chosen strength."""
+    lines = ["", "## Beyond accuracy (top 10)", "",
+             "Calibration KL: Steck 2018, genre mix of the user's liked training films against their top 10 "
+             "(α = 0.01; lower is closer). Popularity percentile of the top 10 (100 = the most rated film); "
+             "top 1%: share of the top 10 from the 1% most-rated films; intra-list diversity: mean pairwise genre "
+             "cosine distance; novelty: mean -log2(raters/users) in bits; coverage: share of the catalogue in "
+             "somebody's top 10.", "",
+             "| model | ndcg@10 | " + " | ".join(BEYOND_ACCURACY) + " |", "|---|---|" + "---|" * len(BEYOND_ACCURACY)]
+    for name, m in sorted(result["models"].items(), key=lambda kv: -kv[1]["ndcg@10"]):
+        cells = ["—" if m.get(c) is None else f"{m[c]:.4f}" for c in ("ndcg@10", *BEYOND_ACCURACY)]
+        label = f"**{name}**" if name == result["served"] else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "rerank" in result:
+        blend, served = result["models"].get("blend", {}), result["models"].get("served", {})
+        if blend.get("calibration_kl") and served.get("calibration_kl") is not None:
+            change = 1 - served["calibration_kl"] / blend["calibration_kl"]
+            lines += ["", f"Served = blend re-ranked for calibration with strength λ = {result['rerank']['strength']} "
+                      f"(chosen on validation): calibration KL {change:.1%} below the blend's."]
+    if "discovery" in result:
+        lines += ["", "### Discovery dial (served list at each position)", "",
+                  "| position | ndcg@10 | popularity percentile | top 1% | novelty | calibration KL | coverage |",
+                  "|---|---|---|---|---|---|---|"]
+        for d, f in result["discovery"].items():
+            lines.append(f"| {d} {f['label']} | {f['ndcg@10']:.4f} | {f['popularity_percentile']:.2f} | "
+                         f"{f['top1_share']:.4f} | {f['novelty']:.3f} | {f['calibration_kl']:.4f} | {f['coverage']:.4f} |")
+    lines += ["", "Plot: beyond_accuracy.png."]
+    return lines
+
+
+def write_beyond_accuracy_plot(result: dict, out: Path) -> None:
+    """nDCG@10 against calibration KL and against popularity percentile, one point per model
+    (and the served list at each dial position)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, measure, label in ((axes[0], "calibration_kl", "calibration KL (lower = closer to the user's genres)"),
+                               (axes[1], "popularity_percentile", "mean popularity percentile of the top 10")):
+        for name, m in result["models"].items():
+            if m.get(measure) is None:
+                continue
+            ax.scatter(m[measure], m["ndcg@10"], s=60 if name in ("served", "blend") else 25)
+            ax.annotate(name, (m[measure], m["ndcg@10"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        if measure == "popularity_percentile" and "discovery" in result:
+            points = [(f[measure], f["ndcg@10"]) for f in result["discovery"].values()]
+            ax.plot(*zip(*points), "k--", linewidth=1, marker="x", label="served, discovery dial 0..4")
+            ax.legend(fontsize=7)
+        ax.set_xlabel(label), ax.set_ylabel("nDCG@10")
+    fig.suptitle(f"Accuracy and what the lists look like ({result['protocol']})")
+    fig.tight_layout(), fig.savefig(out / "beyond_accuracy.png", dpi=110), plt.close(fig)
+
+
 def evaluate(data_path, protocol: str, out_dir, *, metadata=(), hyperparameters=None, progress=True,
              tune_on_validation=True, cross_validate=True) -> dict:
     """Run one protocol end to end and write results.json, report.md and the plots.
@@ -361,16 +535,23 @@ def evaluate(data_path, protocol: str, out_dir, *, metadata=(), hyperparameters=
     hp = {**DEFAULT_HYPERPARAMETERS, "threads": 1, **(hyperparameters or {})}
     mask = split(data, protocol)
     train, test = data.subset(mask), data.subset(~mask)
+    rerank_choice = {"strength": rerank.CALIBRATION_STRENGTH, "validation": None}
     if tune_on_validation:
         hp = tune(train, protocol, hp, progress)
+        rerank_choice = tune_rerank(train, protocol, hp, progress)
     scorers = Scorers(train, hp, progress)
+    scorers.timings.setdefault("blend", scorers.timings["served"])
+    reranker = Reranker(scorers.model, rerank_choice["strength"])
     candidates = np.unique(test.items) if protocol == "cold-items" else None
-    lists = rank_all(scorers, test, protocol, MODEL_NAMES, progress, candidates)
+    lists = rank_all(scorers, test, protocol, MODEL_NAMES, progress, candidates, reranker=reranker)
     rel = relevant_sets(test, protocol)
+    liked = liked_training_items(train)
     models = {}
     activity = np.bincount(train.users, minlength=train.n_users)
     for name in MODEL_NAMES:
         m = ranking_metrics(lists.top[name], rel, K, n_items=data.n_items)
+        m.update(beyond_accuracy(lists.top[name], liked, popularity=scorers.popularity, n_users=train.n_users,
+                                 item_genres=train.item_genres, k=K))
         m["train_seconds"] = round(scorers.timings[name], 3)
         if protocol == "cold-items":
             aucs = [a for a in (auc(p, n) for p, n in lists.item_scores[name].values()) if a is not None]
@@ -385,13 +566,15 @@ def evaluate(data_path, protocol: str, out_dir, *, metadata=(), hyperparameters=
         "served": "served",
         "sizes": {"users": data.n_users, "items": data.n_items, "ratings": len(data.users),
                   "train": int(mask.sum()), "test": int((~mask).sum())},
-        "hyperparameters": hp, "models": models,
+        "hyperparameters": hp, "models": models, "rerank": rerank_choice,
+        "discovery": discovery_figures(scorers, test, protocol, reranker, rel, liked, candidates),
     }
     if cross_validate:
         result["predicted_stars"] = stars_cross_validation(data, hp, progress=progress)
     (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
     write_report(result, out)
     write_plots(result, out)
+    write_beyond_accuracy_plot(result, out)
     return result
 
 
@@ -428,6 +611,7 @@ def write_report(result: dict, out: Path) -> None:
     lines += ["", "Chosen on the validation split: " + ", ".join(
         f"{k}={result['hyperparameters'][k]}" for k in ("ease_lambda", "blend_lightfm", "cold_metadata_weight")), "",
         "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png."]
+    lines += beyond_accuracy_report(result)
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 

@@ -74,3 +74,77 @@ def rmse(truth, predicted) -> float:
 def mae(truth, predicted) -> float:
     t, p = np.asarray(truth, float), np.asarray(predicted, float)
     return float(np.mean(np.abs(t - p)))
+
+
+# ----------------------------------------------------------------------------- beyond accuracy
+
+
+def popularity_percentiles(popularity: np.ndarray) -> np.ndarray:
+    """Each film's percentile (0 = least rated, 100 = most rated; ties share their mean rank)."""
+    from scipy.stats import rankdata
+
+    if len(popularity) < 2:
+        return np.full(len(popularity), 100.0)
+    return (rankdata(popularity, method="average") - 1) / (len(popularity) - 1) * 100
+
+
+def most_rated(popularity: np.ndarray, share: float = 0.01) -> np.ndarray:
+    """Boolean mask of the ``share`` most-rated films (at least one)."""
+    top = max(1, int(np.ceil(share * len(popularity))))
+    mask = np.zeros(len(popularity), bool)
+    mask[np.argsort(-popularity, kind="stable")[:top]] = True
+    return mask
+
+
+def intra_list_diversity(items, genre_vectors: np.ndarray) -> float | None:
+    """Mean pairwise cosine distance of the films' genre vectors (1 = no genre in common)."""
+    vectors = genre_vectors[list(items)]
+    if len(vectors) < 2:
+        return None
+    norms = np.linalg.norm(vectors, axis=1)
+    unit = vectors / np.where(norms > 0, norms, 1)[:, None]
+    similarity = unit @ unit.T
+    upper = np.triu_indices(len(vectors), k=1)
+    return float(np.mean(1 - similarity[upper]))
+
+
+def beyond_accuracy(recommendations: dict, liked: dict, *, popularity: np.ndarray, n_users: int, item_genres,
+                    k: int = 10) -> dict:
+    """What the top-k lists look like, whatever their accuracy (means over users with a list).
+
+    - ``calibration_kl``: Steck's KL(p ‖ q̃) between the genre mix of the user's liked training
+      films (``liked``: user -> items) and that of their top k (recommendations.rerank); lower is
+      closer to their taste. Users without liked films are left out.
+    - ``popularity_percentile``: mean popularity percentile of the top k (100 = most rated film);
+      ``top1_share``: share of the top k from the 1% most-rated films.
+    - ``intra_list_diversity``: mean pairwise genre cosine distance within the top k.
+    - ``novelty``: mean self-information -log2(raters / users) of the top k, in bits.
+    ``popularity`` is training ratings per film, ``n_users`` the training users.
+    """
+    from recommendations.rerank import calibration_kl, genre_mix, genre_shares, genre_vocabulary
+
+    vocabulary = genre_vocabulary(item_genres)
+    percentiles = popularity_percentiles(popularity)
+    top1 = most_rated(popularity)
+    information = -np.log2(np.maximum(popularity, 1) / max(n_users, 1))
+    binary = (genre_shares(item_genres, np.arange(len(item_genres)), vocabulary) > 0).astype(np.float64)
+    kls, pct, share, ild, novelty = [], [], [], [], []
+    for user, items in recommendations.items():
+        top = np.asarray(list(items)[:k], dtype=np.int64)
+        if len(top) == 0:
+            continue
+        pct.append(percentiles[top].mean())
+        share.append(top1[top].mean())
+        novelty.append(information[top].mean())
+        diversity = intra_list_diversity(top, binary)
+        if diversity is not None:
+            ild.append(diversity)
+        liked_items = liked.get(user)
+        if liked_items is not None and len(liked_items):
+            target = genre_mix(genre_shares(item_genres, liked_items, vocabulary))
+            mix = genre_mix(genre_shares(item_genres, top, vocabulary))
+            if target is not None:
+                kls.append(float(calibration_kl(target, mix if mix is not None else np.zeros(len(vocabulary)))))
+    mean = lambda values: float(np.mean(values)) if values else None  # noqa: E731
+    return {"calibration_kl": mean(kls), "popularity_percentile": mean(pct), "top1_share": mean(share),
+            "intra_list_diversity": mean(ild), "novelty": mean(novelty)}

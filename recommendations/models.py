@@ -3,6 +3,7 @@ from django.db import models
 
 from catalog.models import HALF_STARS
 from recommendations import group_ranking
+from recommendations.rerank import DEFAULT_DISCOVERY, DISCOVERY_LEVELS
 
 
 class ModelVersion(models.Model):
@@ -204,3 +205,17 @@ class PendingRefresh(models.Model):
 
     def __str__(self):
         return f"refresh of user {self.user_id} pending since {self.changed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DiscoveryPreference(models.Model):
+    """Where the user set the discovery dial: from popular films (0) to hidden gems (4)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=list(DISCOVERY_LEVELS.items()), default=DEFAULT_DISCOVERY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(level__lte=4), name="discovery_level_0_to_4")]
+
+    def __str__(self):
+        return f"discovery {self.level} for user {self.user_id}"

@@ -20,13 +20,28 @@ from django.dispatch import receiver
 from catalog import services as catalog_services
 from catalog.models import Genre, Movie, NotInterested, Rating
 from recommendations.models import GenrePreference
+from recommendations.tasks import request_user_refresh
 
 GUEST_RATINGS_SESSION_KEY = "guest_ratings"
 DISMISSED_SESSION_KEY = "onboarding_dismissed"
 RATINGS_FOR_GOOD_SUGGESTIONS = 10
 CANDIDATE_POOL = 300
+FAVOURITE_SHARE = 0.75  # of the films offered, from the genres the user picked (when they picked any)
 HAVE_NOT_SEEN = "unseen"
 SKIP = "skip"
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def parse_id(value) -> int | None:
+    """A database id from form input (ASCII digits, 1 to MAX_ID), else None.
+
+    str.isdigit() alone lets through "²" and other digits int() refuses, and numbers too large
+    for the database (SQLite raises on them).
+    """
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_ID)):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
 
 
 # --- Genres -----------------------------------------------------------------------------------
@@ -41,55 +56,67 @@ def favourite_genre_ids(user) -> list[int]:
 
 @transaction.atomic
 def set_favourite_genres(*, user, genres) -> None:
-    """Make exactly these genres the user's favourites."""
+    """Make exactly these genres the user's favourites (their list follows them at once)."""
     genre_ids = {genre.pk for genre in genres}
     GenrePreference.objects.filter(user=user).exclude(genre_id__in=genre_ids).delete()
     existing = set(GenrePreference.objects.filter(user=user).values_list("genre_id", flat=True))
     GenrePreference.objects.bulk_create(
         [GenrePreference(user=user, genre_id=pk) for pk in sorted(genre_ids - existing)]
     )
+    # The picked genres are part of the user's features and of their list's genre target.
+    transaction.on_commit(lambda: request_user_refresh(user.pk))
 
 
 # --- Which movies to ask about ----------------------------------------------------------------
 
 
-def informative_movies(*, user=None, n: int = 12, exclude_ids=(), boost_genre_ids=()) -> list[Movie]:
+def informative_movies(*, user=None, n: int = 12, exclude_ids=(), favourite_genre_ids=()) -> list[Movie]:
     """n movies worth asking a new user about: known, divisive, and spread over genres and decades.
 
-    From the CANDIDATE_POOL most-rated movies (minus those the user rated, hid or dismissed),
-    greedily pick the best of popularity × spread of opinions, discounting each candidate by
-    how many picks already share its genres and decade. Favourite genres get a small boost so
-    the answers say something about them too.
+    Candidates are the CANDIDATE_POOL most-rated movies (minus those the user rated, hid or
+    dismissed); when the user picked favourite genres, FAVOURITE_SHARE of the n come from the
+    most-rated movies of those genres, the rest from the others (so the answers also say what
+    else they like), and films mostly of the picked genres are preferred. Within each part,
+    greedily the best of popularity × spread of opinions, discounted by how many picks already
+    share its genres and decade.
     """
     excluded = set(exclude_ids)
     if user is not None and user.is_authenticated:
         excluded |= set(Rating.objects.filter(user=user).values_list("movie_id", flat=True))
         excluded |= set(NotInterested.objects.filter(user=user).values_list("movie_id", flat=True))
-    pool = list(
-        Movie.objects.exclude(pk__in=excluded).order_by("-rating_count", "pk").prefetch_related("genres")[
-            :CANDIDATE_POOL
-        ]
-    )
-    spread = _rating_spread([movie.pk for movie in pool])
-    favourites = set(boost_genre_ids)
-    base = {}
-    for movie in pool:
-        genre_ids = {genre.pk for genre in movie.genres.all()}
-        boost = 1.3 if genre_ids & favourites else 1.0
-        base[movie.pk] = math.log1p(movie.rating_count) * (0.5 + spread.get(movie.pk, 0.5)) * boost + 1e-6
+    candidates = Movie.objects.exclude(pk__in=excluded).order_by("-rating_count", "pk")
+    favourites = set(favourite_genre_ids)
+    if favourites:
+        in_favourites = list(candidates.filter(genres__in=favourites).distinct().prefetch_related("genres")[:CANDIDATE_POOL])
+        chosen_ids = {movie.pk for movie in in_favourites}
+        others = [movie for movie in candidates.prefetch_related("genres")[:CANDIDATE_POOL] if movie.pk not in chosen_ids]
+        parts = [(in_favourites, math.ceil(n * FAVOURITE_SHARE)), (others, n), (in_favourites, n)]
+    else:
+        in_favourites, others = [], list(candidates.prefetch_related("genres")[:CANDIDATE_POOL])
+        parts = [(others, n)]
+    spread = _rating_spread([movie.pk for movie in in_favourites + others])
+
+    def picked_share(movie):  # a romantic comedy says more about Romance + Comedy than a crime comedy
+        genres = {genre.pk for genre in movie.genres.all()}
+        return len(genres & favourites) / len(genres) if genres else 0.0
+
+    base = {movie.pk: math.log1p(movie.rating_count) * (0.5 + spread.get(movie.pk, 0.5))
+            * (0.5 + 0.5 * picked_share(movie) if favourites else 1.0) + 1e-6 for movie in in_favourites + others}
 
     picked, genre_counts, decade_counts = [], Counter(), Counter()
-    remaining = {movie.pk: movie for movie in pool}
-    while remaining and len(picked) < n:
-        def diversified(movie):
-            crowd = max((genre_counts[genre.pk] for genre in movie.genres.all()), default=0)
-            return base[movie.pk] / (1 + crowd) / (1 + 0.5 * decade_counts[movie.decade])
+    for pool, quota in parts:
+        taken = {movie.pk for movie in picked}
+        remaining = {movie.pk: movie for movie in pool if movie.pk not in taken}
+        while remaining and len(picked) < min(quota, n):
+            def diversified(movie):
+                crowd = max((genre_counts[genre.pk] for genre in movie.genres.all()), default=0)
+                return base[movie.pk] / (1 + crowd) / (1 + 0.5 * decade_counts[movie.decade])
 
-        best = max(remaining.values(), key=lambda movie: (diversified(movie), -movie.pk))
-        del remaining[best.pk]
-        picked.append(best)
-        genre_counts.update(genre.pk for genre in best.genres.all())
-        decade_counts[best.decade] += 1
+            best = max(remaining.values(), key=lambda movie: (diversified(movie), -movie.pk))
+            del remaining[best.pk]
+            picked.append(best)
+            genre_counts.update(genre.pk for genre in best.genres.all())
+            decade_counts[best.decade] += 1
     return picked
 
 
@@ -111,7 +138,8 @@ def save_onboarding_answers(*, user, session, answers: dict[int, str]) -> int:
 
     Signed-in users' ratings go through catalog.services.rate_movie; a guest's go to the session.
     "Haven't seen" is remembered for the session so the movie is not offered again; "skip" is not.
-    Raises ValidationError (nothing saved) if a score is not a half-star value.
+    Raises ValidationError (nothing saved) if a score is not a half-star value or a rated movie
+    does not exist. ``answers`` keys are ids as parse_id returns them.
     """
     scores = {}
     for movie_id, answer in answers.items():
@@ -127,15 +155,16 @@ def save_onboarding_answers(*, user, session, answers: dict[int, str]) -> int:
                 catalog_services.rate_movie(user=user, movie=movies[movie_id], score=score)
             else:
                 remember_guest_rating(session, movie=movies[movie_id], score=score)
-    unseen = [movie_id for movie_id, answer in answers.items() if answer == HAVE_NOT_SEEN]
+    # Only films that exist are remembered (the list is read back into queries on every page).
+    unseen = list(Movie.objects.in_bulk([movie_id for movie_id, answer in answers.items() if answer == HAVE_NOT_SEEN]))
     if unseen:
         session[DISMISSED_SESSION_KEY] = sorted(set(session.get(DISMISSED_SESSION_KEY, [])) | set(unseen))
     return len(scores)
 
 
 def dismissed_movie_ids(session) -> list[int]:
-    """Movies answered "haven't seen" in this session."""
-    return list(session.get(DISMISSED_SESSION_KEY, []))
+    """Movies answered "haven't seen" in this session (ids a database can hold only)."""
+    return [movie_id for movie_id in session.get(DISMISSED_SESSION_KEY, []) if isinstance(movie_id, int) and 0 < movie_id <= MAX_ID]
 
 
 def needs_onboarding(user) -> bool:

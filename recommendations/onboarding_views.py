@@ -1,4 +1,8 @@
-"""Onboarding pages: pick favourite genres, then rate a few informative movies."""
+"""Onboarding pages: pick favourite genres, then rate a few informative movies.
+
+Ids posted by the forms are read with onboarding.parse_id: anything else (other digits, huge
+numbers) is a clear 400, and nothing is saved.
+"""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -22,21 +26,28 @@ def start(request):
 @require_http_methods(["GET", "POST"])
 def genres(request):
     all_genres = list(onboarding.all_genres())
+    error = None
     if request.method == "POST":
-        picked_ids = {int(value) for value in request.POST.getlist("genres") if value.isdigit()}
-        onboarding.set_favourite_genres(user=request.user, genres=Genre.objects.filter(pk__in=picked_ids))
-        return redirect("onboarding:rate")
+        picked_ids = [onboarding.parse_id(value) for value in request.POST.getlist("genres")]
+        if None in picked_ids:
+            error = "Pick genres from the list."
+        else:
+            onboarding.set_favourite_genres(user=request.user, genres=Genre.objects.filter(pk__in=picked_ids))
+            return redirect("onboarding:rate")
     chosen = set(onboarding.favourite_genre_ids(request.user))
-    return render(request, "experience/onboarding_genres.html", {"genres": all_genres, "chosen": chosen})
+    return render(request, "experience/onboarding_genres.html", {"genres": all_genres, "chosen": chosen, "error": error},
+                  status=400 if error else 200)
 
 
 @require_http_methods(["GET", "POST"])
 def rate(request):
     error = None
     if request.method == "POST":
-        offered = [int(value) for value in request.POST.getlist("movies") if value.isdigit()]
-        answers = {movie_id: request.POST.get(f"answer_{movie_id}", onboarding.SKIP) for movie_id in offered}
+        offered = [onboarding.parse_id(value) for value in request.POST.getlist("movies")]
+        answers = {movie_id: request.POST.get(f"answer_{movie_id}", onboarding.SKIP) for movie_id in offered if movie_id}
         try:
+            if None in offered:
+                raise ValidationError("The form named a movie that is not in the catalogue; nothing was saved.")
             onboarding.save_onboarding_answers(user=request.user, session=request.session, answers=answers)
         except ValidationError as exc:
             error = " ".join(exc.messages)
@@ -55,7 +66,7 @@ def rate(request):
         user=request.user,
         n=BATCH_SIZE,
         exclude_ids=exclude,
-        boost_genre_ids=onboarding.favourite_genre_ids(request.user),
+        favourite_genre_ids=onboarding.favourite_genre_ids(request.user),
     )
     rated = onboarding.rated_count(request.user, session)
     context = {

@@ -254,16 +254,46 @@ class Recommender:
 
     # ----------------------------------------------------------------- item side
 
-    def similar_items(self, item: int, n: int, content_weight: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-        content = np.asarray((self.tfidf @ self.tfidf[item].T).todense()).ravel()
-        collab = self.item_unit @ self.item_unit[item]
-        # Trust the collaborative side only as far as the film has ratings behind it.
-        evidence = min(1.0, float(self.popularity[item]) / 20.0)
-        w_content = content_weight + (1 - content_weight) * (1 - evidence)
-        score = w_content * content + (1 - w_content) * collab
-        score[item] = -np.inf
-        best = engine.top_k(score, n)
-        return best, score[best]
+    def similar_items(self, item, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n films most like ``item`` (an index, or an array of them: then one row per item).
+
+        Three kinds of likeness, each in [0, 1]: what the films are about (TF-IDF cosine of
+        synopsis, keywords, genres, people), who watches them together (EASE's item-item
+        weights, made symmetric and scaled to the film's strongest neighbour; EASE regresses
+        co-rating on everything else, so films everybody rates are not neighbours of everything),
+        and genre overlap (Jaccard), counted in full only for candidates with 20 ratings or more
+        (so obscure films do not get in on their genres alone). For a film outside EASE (few
+        ratings), LightFM's item-embedding cosine stands in for co-rating, trusted as far as the
+        film has ratings behind it. On ml-latest-small with its metadata, 9.9 of the 10 nearest
+        films share a genre with the film on average (README, `python -m bench similar`).
+        """
+        items = np.atleast_1d(np.asarray(item, dtype=np.int64))
+        content = np.asarray((self.tfidf[items] @ self.tfidf.T).todense(), dtype=np.float64)
+        genres = np.stack([self.genre_masks[g] for g in sorted(self.genre_masks)], axis=1).astype(np.float64) \
+            if self.genre_masks else np.zeros((self.n_items, 1))
+        overlap = genres[items] @ genres.T
+        union = genres[items].sum(axis=1)[:, None] + genres.sum(axis=1)[None, :] - overlap
+        jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+        jaccard *= np.minimum(1.0, self.popularity / 20.0)[None, :]
+        collab = np.zeros_like(content)
+        for row, i in enumerate(items.tolist()):
+            position = self.ease_position[i] if len(self.ease_items) else -1
+            if position >= 0:
+                weights = (self.ease_weights[position] + self.ease_weights[:, position]) / 2
+                strongest = weights.max()
+                if strongest > 0:
+                    collab[row, self.ease_items] = weights / strongest
+            else:
+                evidence = min(1.0, float(self.popularity[i]) / 20.0)
+                collab[row] = evidence * np.clip(self.item_unit @ self.item_unit[i], 0, None)
+        score = 0.5 * content + 0.5 * collab + 0.4 * jaccard
+        score[np.arange(len(items)), items] = -np.inf
+        k = min(n, self.n_items - 1)
+        best = np.stack([engine.top_k(row, k) for row in score]) if k > 0 else np.zeros((len(items), 0), np.int64)
+        best_scores = np.take_along_axis(score, best, axis=1)
+        if np.ndim(item) == 0:
+            return best[0], best_scores[0]
+        return best, best_scores
 
 
 def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None,

@@ -9,10 +9,9 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
-from django.db.models import Avg, Count, Max, Q, prefetch_related_objects
+from django.db.models import Avg, Count, Q, prefetch_related_objects
 
 from catalog.models import (
     Actor,
@@ -23,13 +22,14 @@ from catalog.models import (
     Rating,
     WatchlistEntry,
 )
-from recommendations import engine
-from recommendations.models import GenrePreference, ModelVersion, UserVector
+from recommendations import engine, rerank, trending
+from recommendations.models import DiscoveryPreference, GenrePreference, ModelVersion, UserVector
 
 MODEL_CHECK_SECONDS = 5.0
-TRENDING_DAYS = 30
 LIKED_MIN = 4.0
-TRENDING_EXPLANATION = "Among the most rated on movierec lately"
+# An explanation "because you rated X" needs X among this many nearest films of the recommended one.
+NEIGHBOURS = 20
+SIMILAR_TASTE = "Popular with people whose ratings resemble yours"
 
 
 @dataclass
@@ -48,6 +48,7 @@ class _CurrentModel:
         self.model = None
         self.version_id = None
         self.checked_at = 0.0
+        self.neighbours: dict[int, np.ndarray] = {}  # item -> its NEIGHBOURS nearest, for this model
 
     def expire(self):
         self.checked_at = 0.0
@@ -67,6 +68,7 @@ class _CurrentModel:
 
                     self.model = load_artifact(ModelVersion.objects.get(pk=current[0]))
                 self.version_id = current
+                self.neighbours = {}
             self.checked_at = now
         return self.model
 
@@ -82,6 +84,16 @@ def current_model():
 def expire_current_model() -> None:
     """Make the next current_model() call re-check the current version at once."""
     _current.expire()
+
+
+def nearest_items(model, items) -> dict[int, np.ndarray]:
+    """{item: its NEIGHBOURS nearest films (Recommender.similar_items)}, remembered per loaded model."""
+    memo = _current.neighbours if model is _current.model else {}
+    missing = sorted({int(i) for i in items} - set(memo))
+    if missing:
+        best, _ = model.similar_items(np.array(missing), NEIGHBOURS)
+        memo.update(zip(missing, best))
+    return {int(i): memo[int(i)] for i in items}
 
 
 def stars_text(score: float) -> str:
@@ -158,9 +170,30 @@ def _genre_name(genre) -> str | None:
     return found or str(genre)
 
 
-def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None = None, year_to: int | None = None) -> list[Recommendation]:
+def discovery_level(user) -> int:
+    """The user's remembered discovery dial position (rerank.DEFAULT_DISCOVERY if never moved)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return rerank.DEFAULT_DISCOVERY
+    level = DiscoveryPreference.objects.filter(user_id=user.pk).values_list("level", flat=True).first()
+    return rerank.DEFAULT_DISCOVERY if level is None else level
+
+
+def picked_genre_names(user) -> list[str]:
+    """The genres the user picked at onboarding."""
+    return list(GenrePreference.objects.filter(user_id=user.pk).values_list("genre__name", flat=True))
+
+
+def _genre_vocabulary(model) -> dict[str, int]:
+    return {g: j for j, g in enumerate(sorted(model.genre_masks))}
+
+
+def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None = None, year_to: int | None = None,
+                       discovery: int | None = None) -> list[Recommendation]:
     """The user's top-N: never a film they rated or hid; optional genre and year range.
 
+    The model's scores are re-ranked (recommendations.rerank): calibrated to the genres of the
+    films the user liked and the genres they picked (not within a one-genre row), and moved along
+    the discovery dial (``discovery``, default: the user's remembered position).
     Falls back to the most popular films when no model is published or the user is anonymous.
     """
     model = current_model()
@@ -168,6 +201,8 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     if model is None or user is None or not getattr(user, "is_authenticated", False):
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
     state = load_user_state(user, model)
+    picked = picked_genre_names(user)
+    level = discovery_level(user) if discovery is None else discovery
     scores = model.blended_scores(state.vector, state.items, state.scores).astype(np.float64)
     allowed = np.ones(model.n_items, bool)
     allowed[state.items] = False
@@ -179,7 +214,12 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     if year_to is not None:
         allowed &= (model.item_years <= year_to) & (model.item_years > 0)
     scores[~allowed] = -np.inf
-    best = [i for i in engine.top_k(scores, n + 10).tolist() if np.isfinite(scores[i])]
+    vocabulary = _genre_vocabulary(model)
+    liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
+    target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
+    best = rerank.rerank(scores, n + 10, item_genres=model.item_genres, popularity=model.popularity, target=target,
+                         vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
+                         discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
     # Films rated/hidden since the model was trained are excluded above through the state.
     best = [i for i in best if int(model.item_keys[i]) in movies and int(model.item_keys[i]) not in state.rated_ids
@@ -187,8 +227,9 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     if not best:
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
     stars = model.predicted_stars(user.pk, np.array(best), state.items, state.scores)
-    explainer = Explainer(model, state)
-    return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), explainer.explain(i))
+    explainer = Explainer(model, state, picked)
+    reasons = explainer.explain_many(best)
+    return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), reasons[i])
             for i, s in zip(best, stars)]
 
 
@@ -208,52 +249,56 @@ def _popular_fallback(user, *, n, genre_name, year_from, year_to) -> list[Recomm
 
 
 class Explainer:
-    """Reasons drawn from the user's own ratings and the model's neighbours."""
+    """True reasons, from the user's own ratings and the model's nearest neighbours, most specific first:
 
-    def __init__(self, model, state: UserState):
+    1. a director of the film whose films the user rates highly (two or more rated, LIKED_MIN on average);
+    2. "because you rated X": X rated LIKED_MIN or more, among the film's NEIGHBOURS nearest films in
+       the model, and sharing a genre or a director with it;
+    3. genres of the film the user rates highly (two or more rated, LIKED_MIN and their own average
+       or more), else genres they picked at onboarding;
+    4. otherwise the collaborative reason: popular with people whose ratings resemble yours.
+    """
+
+    def __init__(self, model, state: UserState, picked_genres=()):
         self.model = model
         liked = state.scores >= LIKED_MIN
-        if not liked.any() and len(state.scores):
-            liked = state.scores >= state.scores.max()
-        self.liked_items = state.items[liked]
-        self.liked_scores = state.scores[liked]
-        directors: dict[str, list[float]] = {}
+        self.liked = dict(zip(state.items[liked].tolist(), state.scores[liked].tolist()))
+        mean = float(state.scores.mean()) if len(state.scores) else LIKED_MIN
+        by_director: dict[str, list[float]] = {}
+        by_genre: dict[str, list[float]] = {}
         for i, s in zip(state.items.tolist(), state.scores.tolist()):
             for d in model.item_people[i]:
-                directors.setdefault(d, []).append(s)
-        self.favourite_directors = {d for d, ss in directors.items() if np.mean(ss) >= LIKED_MIN}
-        genre_counts: dict[str, int] = {}
-        for i in self.liked_items.tolist():
+                by_director.setdefault(d, []).append(s)
             for g in model.item_genres[i]:
-                genre_counts[g] = genre_counts.get(g, 0) + 1
-        self.genre_counts = genre_counts
+                by_genre.setdefault(g, []).append(s)
+        self.directors = {d for d, ss in by_director.items() if len(ss) >= 2 and np.mean(ss) >= LIKED_MIN}
+        self.genres = {g: float(np.mean(ss)) for g, ss in by_genre.items()
+                       if len(ss) >= 2 and np.mean(ss) >= max(LIKED_MIN, mean)}
+        self.picked = list(picked_genres)
+        self.has_ratings = bool(len(state.items))
 
-    def explain(self, item: int) -> str:
+    def explain_many(self, items) -> dict[int, str]:
+        """{item: explanation} for several films (their neighbours looked up at once)."""
+        neighbours = nearest_items(self.model, items) if self.liked else {}
+        return {i: self.explain(i, neighbours.get(i, ())) for i in items}
+
+    def explain(self, item: int, neighbours=()) -> str:
         model = self.model
         for d in model.item_people[item]:
-            if d in self.favourite_directors:
+            if d in self.directors:
                 return f"Directed by {d.split(':', 1)[1]}, whom you rate highly"
-        if len(self.liked_items):
-            ease_pos = model.ease_position[item]
-            anchors_pos = model.ease_position[self.liked_items]
-            if ease_pos >= 0 and (anchors_pos >= 0).any():
-                weights = np.where(anchors_pos >= 0, model.ease_weights[np.maximum(anchors_pos, 0), ease_pos], -np.inf)
-                j = int(np.argmax(weights))
-                if weights[j] > 0:
-                    anchor, stars = model.item_titles[self.liked_items[j]], float(self.liked_scores[j])
-                    if stars >= 4.5:
-                        return f"Because you rated {anchor} {stars_text(stars)}"
-                    return f"Popular with people who liked {anchor}"
-            similarity = model.item_unit[self.liked_items] @ model.item_unit[item]
-            j = int(np.argmax(similarity))
-            if similarity[j] > 0:
-                anchor = self.liked_items[j]
-                return f"Because you rated {model.item_titles[anchor]} {stars_text(float(self.liked_scores[j]))}"
-        shared = [g for g in model.item_genres[item] if g in self.genre_counts]
-        if shared:
-            shared.sort(key=lambda g: -self.genre_counts[g])
-            return f"Because you like {' and '.join(shared[:2])} films"
-        return "Popular on movierec"
+        genres, people = set(model.item_genres[item]), set(model.item_people[item])
+        for anchor in np.asarray(neighbours).tolist():
+            if anchor in self.liked and (genres & set(model.item_genres[anchor]) or people & set(model.item_people[anchor])):
+                return f"Because you rated {model.item_titles[anchor]} {stars_text(self.liked[anchor])}"
+        rated_highly = sorted((g for g in genres if g in self.genres), key=lambda g: (-self.genres[g], g))
+        if rated_highly:
+            return f"Because you rate {' and '.join(rated_highly[:2])} films highly"
+        picked = [g for g in self.picked if g in genres]
+        if picked:
+            return f"You picked {' and '.join(picked[:2])} as favourite genres" if len(picked) > 1 else \
+                f"You picked {picked[0]} as a favourite genre"
+        return SIMILAR_TASTE if self.has_ratings else "Popular on movierec"
 
 
 # ----------------------------------------------------------------------------- other lists
@@ -273,7 +318,8 @@ def predicted_rating(user, movie) -> float | None:
 
 
 def similar_movies(movie, *, n: int = 12) -> list[Movie]:
-    """Films like this one: TF-IDF content cosine blended with LightFM item-embedding cosine."""
+    """Films like this one (Recommender.similar_items: content, co-rating, genre overlap); without a
+    model, the films sharing most genres and directors with it."""
     model = current_model()
     if model is not None and movie.pk in model.item_index:
         best, _ = model.similar_items(model.item_index[movie.pk], n + 5)
@@ -291,16 +337,18 @@ def similar_movies(movie, *, n: int = 12) -> list[Movie]:
     )
 
 
-def trending_movies(*, n: int = 20, days: int = TRENDING_DAYS) -> list[Movie]:
-    """Most-rated films of the last ``days`` days of rating activity (well liked first on ties)."""
-    latest = Rating.objects.aggregate(latest=Max("updated_at"))["latest"]
-    if latest is None:
-        return list(Movie.objects.order_by("-rating_count", "pk")[:n])
-    rows = (Rating.objects.filter(updated_at__gte=latest - timedelta(days=days))
-            .values("movie_id").annotate(n=Count("id"), mean=Avg("score")).order_by("-n", "-mean", "movie_id")[:n])
-    ids = [r["movie_id"] for r in rows]
-    movies = Movie.objects.in_bulk(ids)
-    return [movies[i] for i in ids if i in movies]
+def trending_entries(*, n: int = 20, excluded: set[int] | None = None) -> list[tuple[Movie, str]]:
+    """[(film, why it is trending)]: films gaining attention (recommendations.trending), then
+    well-liked recent releases; minus ``excluded`` ids."""
+    excluded = excluded or set()
+    entries = [e for e in trending.current(n + len(excluded)) if e.movie_id not in excluded][:n]
+    movies = Movie.objects.in_bulk([e.movie_id for e in entries])
+    return [(movies[e.movie_id], trending.explanation(e)) for e in entries if e.movie_id in movies]
+
+
+def trending_movies(*, n: int = 20) -> list[Movie]:
+    """The trending films (see trending_entries)."""
+    return [movie for movie, _ in trending_entries(n=n)]
 
 
 # ----------------------------------------------------------------------------- home rows
@@ -328,6 +376,15 @@ def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None, exclude
         return None, []
     excluded = excluded_movie_ids(user) if excluded is None else excluded
     similar = similar_movies(rating.movie, n=n + len(excluded))
+    model = current_model()
+    if model is not None and rating.movie.pk in model.item_index:
+        # The row says "because you rated X": only films that share a genre or a director with X
+        # (without a model, similar_movies only finds such films).
+        anchor = model.item_index[rating.movie.pk]
+        genres, people = set(model.item_genres[anchor]), set(model.item_people[anchor])
+        similar = [movie for movie in similar if movie.pk in model.item_index and (
+            genres & set(model.item_genres[model.item_index[movie.pk]])
+            or people & set(model.item_people[model.item_index[movie.pk]]))]
     return rating, [movie for movie in similar if movie.pk not in excluded][:n]
 
 
@@ -371,12 +428,11 @@ def favourite_genres(user, *, limit: int = 3) -> list[Genre]:
     )
 
 
-def trending_for_user(user, *, n: int = 20, excluded: set[int] | None = None) -> list[Movie]:
-    """Trending films minus the ones the user rated or hid (all of them for anonymous users)."""
+def trending_for_user(user, *, n: int = 20, excluded: set[int] | None = None) -> list[tuple[Movie, str]]:
+    """Trending entries minus the films the user rated or hid (all of them for anonymous users)."""
     if not getattr(user, "is_authenticated", False):
-        return trending_movies(n=n)
-    excluded = excluded_movie_ids(user) if excluded is None else excluded
-    return [movie for movie in trending_movies(n=n + len(excluded)) if movie.pk not in excluded][:n]
+        return trending_entries(n=n)
+    return trending_entries(n=n, excluded=excluded_movie_ids(user) if excluded is None else excluded)
 
 
 def predicted_stars_map(user, movies) -> dict[int, float]:
@@ -401,33 +457,40 @@ class Row:
     items: list[Recommendation]
 
 
-def _unscored_items(user, movies, explanation: str, stars: dict[int, float]) -> list[Recommendation]:
+def _unscored_items(movies, explanation: str, stars: dict[int, float]) -> list[Recommendation]:
     return [Recommendation(movie, 0.0, stars.get(movie.pk), explanation) for movie in movies]
 
 
-def home_rows(user, *, top_picks: list[Recommendation], n: int = 12) -> list[Row]:
+def by_predicted_stars(items: list[Recommendation]) -> list[Recommendation]:
+    """The same films, highest predicted stars first (unknown last; ties keep their order)."""
+    return sorted(items, key=lambda item: -item.predicted_stars if item.predicted_stars is not None else np.inf)
+
+
+def home_rows(user, *, top_picks: list[Recommendation], n: int = 12, discovery: int | None = None) -> list[Row]:
     """The signed-in home page's rows, each item explained: top picks (as served from the
     cache), because you liked, more from your favourite person, trending, by genre (the first
     of the user's favourite genres with films left to show).
 
-    Films the user rated or hid are in none of them; apart from the person row, a film shows in
-    the first row that has it only (later rows draw from twice as many candidates to refill);
-    empty rows are left out.
+    Each row chooses its films its own way and shows them highest predicted stars first. Films
+    the user rated or hid are in none of them; apart from the person row, a film shows in the
+    first row that has it only (later rows draw from twice as many candidates to refill); empty
+    rows are left out. ``discovery``: the dial position (default: the user's remembered one).
     """
     excluded = excluded_movie_ids(user)
     rows = [Row("top", "Top picks for you", [r for r in top_picks if r.movie.pk not in excluded])]
     anchor, similar = because_you_liked(user, n=2 * n, excluded=excluded)
     person, films = more_from_favourite_person(user, n=2 * n, excluded=excluded)
-    trending = trending_for_user(user, n=2 * n, excluded=excluded)
-    stars = predicted_stars_map(user, [*similar, *films, *trending])
+    trending_now = trending_for_user(user, n=2 * n, excluded=excluded)
+    stars = predicted_stars_map(user, [*similar, *films, *(movie for movie, _ in trending_now)])
     if anchor is not None:
         rows.append(Row("because", f"Because you liked {anchor.movie.title}",
-                        _unscored_items(user, similar, because_you_liked_explanation(anchor), stars)))
+                        _unscored_items(similar, because_you_liked_explanation(anchor), stars)))
     if person is not None:
         role = "directed by" if isinstance(person, Director) else "starring"
         rows.append(Row("person", f"More from {person.name}",
-                        _unscored_items(user, films, f"You rate films {role} {person.name} highly", stars)))
-    rows.append(Row("trending", "Trending", _unscored_items(user, trending, TRENDING_EXPLANATION, stars)))
+                        _unscored_items(films, f"You rate films {role} {person.name} highly", stars)))
+    rows.append(Row("trending", "Trending", [Recommendation(movie, 0.0, stars.get(movie.pk), why)
+                                             for movie, why in trending_now]))
     shown: set[int] = set()
     for row in rows:
         if row.key != "person":  # that row is about the person: all their films belong in it
@@ -435,11 +498,14 @@ def home_rows(user, *, top_picks: list[Recommendation], n: int = 12) -> list[Row
         row.items = row.items[:n]
         shown |= {item.movie.pk for item in row.items}
     for genre in favourite_genres(user):  # the first favourite genre with films not shown yet
-        picks = [r for r in recommend_for_user(user, n=2 * n, genre=genre) if r.movie.pk not in shown][:n]
+        picks = [r for r in recommend_for_user(user, n=2 * n, genre=genre, discovery=discovery)
+                 if r.movie.pk not in shown][:n]
         if picks:
             rows.append(Row("genre", f"Top picks in {genre.name}", picks))
             break
     rows = [row for row in rows if row.items]
+    for row in rows:
+        row.items = by_predicted_stars(row.items)
     prefetch_related_objects([item.movie for row in rows for item in row.items], "genres")
     return rows
 

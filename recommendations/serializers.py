@@ -4,11 +4,12 @@ from rest_framework import serializers
 from catalog.models import Genre, Movie
 from catalog.serializers import MovieListSerializer
 from movierec.api import StrictPrimaryKeyRelatedField
+from recommendations.rerank import DISCOVERY_LEVELS
 
 ROWS = {
     "top": "Top picks for you",
     "because": "Because you liked a movie",
-    "trending": "Trending now",
+    "trending": "Trending",
     "similar": "More like this movie",
     "genre": "Top picks in a genre",
 }
@@ -20,7 +21,8 @@ class RecommendationQuerySerializer(serializers.Serializer):
         choices=list(ROWS),
         default="top",
         help_text="top: your personal top picks; because: movies like one you rated highly (signed in); "
-        "trending: most rated lately; similar: movies like `movie`; genre: your top picks in `genre`.",
+        "trending: films gaining attention from people who like them (else well-liked recent releases); "
+        "similar: movies like `movie`; genre: your top picks in `genre`.",
     )
     movie = StrictPrimaryKeyRelatedField(
         queryset=Movie.objects.all(),
@@ -32,6 +34,12 @@ class RecommendationQuerySerializer(serializers.Serializer):
         queryset=Genre.objects.all(), slug_field="slug", required=False, help_text="Genre slug; required for row=genre."
     )
     n = serializers.IntegerField(required=False, default=20, min_value=1, max_value=MAX_ITEMS, help_text="How many.")
+    discovery = serializers.ChoiceField(
+        choices=list(DISCOVERY_LEVELS.items()),
+        required=False,
+        help_text="For top and genre: move the list from popular films (0) to hidden gems (4) for this request; "
+        "default: your remembered position (PUT /api/v1/me/discovery/ to change it).",
+    )
 
     def validate(self, data):
         if data["row"] == "similar" and "movie" not in data:
@@ -45,8 +53,8 @@ class RecommendationSerializer(serializers.Serializer):
     movie = MovieListSerializer()
     score = serializers.FloatField(
         allow_null=True,
-        help_text="The model's score (higher is better) for rows the model ranks (top, genre); null for rows "
-        "ordered without one (similar, because, trending).",
+        help_text="The model's score (higher is better) for rows the model ranks (top, genre: the n best by this "
+        "score, shown highest predicted stars first); null for rows chosen without one (similar, because, trending).",
     )
     predicted_stars = serializers.FloatField(allow_null=True, help_text="Stars the model expects you to give, if known.")
     explanation = serializers.CharField(help_text="Why this movie is here, in words.")
@@ -68,3 +76,14 @@ class PredictedRatingSerializer(serializers.Serializer):
 class SimilarMoviesSerializer(serializers.Serializer):
     movie = serializers.IntegerField()
     results = MovieListSerializer(many=True)
+
+
+class DiscoverySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(
+        choices=list(DISCOVERY_LEVELS.items()),
+        help_text="Where your lists sit between popular films (0) and hidden gems (4); 2 is balanced.",
+    )
+    label = serializers.SerializerMethodField()
+
+    def get_label(self, data) -> str:
+        return DISCOVERY_LEVELS[data["level"]]

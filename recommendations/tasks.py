@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from movierec.cache_backends import REDIS_ERRORS, breaker
-from recommendations import feedback, pipeline
+from recommendations import feedback, pipeline, trending
 from recommendations.locks import refit_running
 from recommendations.models import ModelVersion, PendingRefresh
 
@@ -86,6 +86,12 @@ def resend_lost_refreshes() -> int:
     if user_ids:
         logger.info("Re-sent %d lost recommendation refreshes", len(user_ids))
     return len(user_ids)
+
+
+@shared_task(name="recommendations.refresh_trending")
+def refresh_trending() -> int:
+    """Periodic: recompute the trending list pages read (recommendations.trending)."""
+    return trending.refresh()
 
 
 def request_refit(*, reason: str = "", hyperparameters: dict | None = None) -> bool:

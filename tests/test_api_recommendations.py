@@ -56,14 +56,16 @@ def test_without_a_model_visitors_get_popular_movies_explained():
 
 
 @pytest.mark.django_db
-def test_trending_row_lists_recently_rated_movies():
-    movie = make_movie("Everyone's watching")
-    make_rating(make_user(), movie, 4.0)
+def test_with_little_activity_the_trending_row_is_well_liked_recent_releases():
+    liked, disliked = make_movie("Well liked", year=2020), make_movie("Disliked", year=2020)
+    make_movie("Old favourite", year=1990)
+    make_rating(make_user(), liked, 4.0)
+    make_rating(make_user(), disliked, 1.0)
 
     body = APIClient().get("/api/v1/recommendations/", {"row": "trending"}).json()
 
-    assert [item["movie"]["title"] for item in body["results"]] == ["Everyone's watching"]
-    assert body["results"][0]["explanation"]
+    assert [item["movie"]["title"] for item in body["results"]] == ["Well liked"]
+    assert body["results"][0]["explanation"] == "Well liked among recent releases"
 
 
 @pytest.mark.django_db
@@ -121,8 +123,8 @@ def test_top_row_is_personal_scored_and_explained_and_skips_what_i_rated(publish
     assert all(movie_genres(item) == {"Western"} for item in results)
     assert all(isinstance(item["score"], float) and item["explanation"] for item in results)
     assert all(0.5 <= item["predicted_stars"] <= 5.0 for item in results)
-    scores = [item["score"] for item in results]
-    assert scores == sorted(scores, reverse=True)
+    stars = [item["predicted_stars"] for item in results]
+    assert stars == sorted(stars, reverse=True), "the row reads in the order of the stars it shows"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -55,10 +55,18 @@ def test_evaluate_writes_results_report_and_plots_for_every_model(release, tmp_p
     if protocol == "cold-items":
         assert result["models"]["lightfm-hybrid"]["auc"] > result["models"]["popularity"]["auc"]
     assert result["predicted_stars"]["rmse"] > 0
+    for metrics in result["models"].values():
+        assert metrics["calibration_kl"] >= 0 and 0 <= metrics["popularity_percentile"] <= 100
+        assert 0 <= metrics["top1_share"] <= 1 and 0 <= metrics["intra_list_diversity"] <= 1 and metrics["novelty"] > 0
+    assert result["rerank"]["strength"] in [float(s) for s in result["rerank"]["validation"]]
+    dial = [result["discovery"][str(d)]["popularity_percentile"] for d in range(5)]
+    assert dial[0] >= dial[2] >= dial[4], dial
     report = (out / "report.md").read_text()
     assert all(f"| {name} |" in report or f"| **{name}** |" in report for name in MODEL_NAMES)
+    assert "calibration_kl" in report and "Discovery dial" in report
     assert (out / "precision_recall.png").stat().st_size > 1000
     assert (out / "ndcg_by_activity.png").stat().st_size > 1000
+    assert (out / "beyond_accuracy.png").stat().st_size > 1000
 
 
 def test_evaluate_reports_a_malformed_release_with_file_and_line(release, tmp_path):

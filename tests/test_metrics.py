@@ -58,3 +58,47 @@ def test_msr_split_rule_matches_python_stratified_split_by_item():
     random = np.random.rand(8)
     train = _rank_split(np.array([1, 1, 1, 1, 2, 2, 2, 2]), random, 0.75)
     assert np.flatnonzero(~train).tolist() == [1, 7]
+
+
+# --- beyond accuracy ---------------------------------------------------------------------------
+
+GENRES_OF = [["Sci-Fi"], ["Sci-Fi", "Horror"], ["Romance"], ["Romance", "Comedy"], ["Comedy"], []]
+
+
+def test_calibration_kl_follows_steck_with_its_smoothing():
+    from recommendations.rerank import calibration_kl
+
+    p = np.array([0.5, 0.5, 0.0])
+    q = np.array([1.0, 0.0, 0.0])
+    alpha = 0.01
+    expected = 0.5 * math.log(0.5 / ((1 - alpha) * 1.0 + alpha * 0.5)) + 0.5 * math.log(0.5 / (alpha * 0.5))
+    assert calibration_kl(p, q) == pytest.approx(expected)
+    assert calibration_kl(p, p) == pytest.approx(0.0)
+
+
+def test_beyond_accuracy_figures_of_one_list_worked_out_by_hand():
+    from recommendations.metrics import beyond_accuracy
+
+    popularity = np.array([50.0, 10, 5, 1, 0, 2])  # film 0 is the most rated: the top 1% (one film of six)
+    result = beyond_accuracy({7: [0, 2]}, {7: np.array([1])}, popularity=popularity, n_users=100,
+                             item_genres=GENRES_OF, k=10)
+    # liked: film 1 = {Sci-Fi: .5, Horror: .5}; list: {Sci-Fi: .5, Romance: .5}
+    alpha = 0.01
+    kl = 0.5 * math.log(0.5 / ((1 - alpha) * 0.5 + alpha * 0.5)) + 0.5 * math.log(0.5 / (alpha * 0.5))
+    assert result["calibration_kl"] == pytest.approx(kl)
+    # percentiles over 6 films: 50 -> 100, 5 -> 60 (ranks 0 1 2 3 4 5 for 0 1 2 5 10 50)
+    assert result["popularity_percentile"] == pytest.approx((100 + 60) / 2)
+    assert result["top1_share"] == pytest.approx(0.5)
+    assert result["intra_list_diversity"] == pytest.approx(1.0)  # no genre in common
+    assert result["novelty"] == pytest.approx((-math.log2(0.5) - math.log2(0.05)) / 2)
+
+
+def test_a_list_drawn_from_the_liked_genres_is_better_calibrated_than_one_from_others():
+    from recommendations.metrics import beyond_accuracy
+
+    popularity = np.ones(6)
+    liked = {1: np.array([2, 3])}  # a romance and a romantic comedy
+    close = beyond_accuracy({1: [3, 2, 4]}, liked, popularity=popularity, n_users=10, item_genres=GENRES_OF)
+    far = beyond_accuracy({1: [0, 1]}, liked, popularity=popularity, n_users=10, item_genres=GENRES_OF)
+    assert close["calibration_kl"] < far["calibration_kl"]
+    assert far["intra_list_diversity"] < 1.0

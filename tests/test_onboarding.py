@@ -1,6 +1,7 @@
 """Onboarding: favourite genres are stored, the movies offered are informative and diverse,
 answers are saved, and a guest's ratings survive sign-up and log-in."""
 from collections import Counter
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -60,7 +61,7 @@ def test_offered_movies_exclude_rated_ones_and_favour_picked_genres(rated_catalo
     make_rating(user, alien, 4.0)
     horror = make_genre("Horror")
 
-    offered = informative_movies(user=user, n=4, boost_genre_ids=[horror.pk])
+    offered = informative_movies(user=user, n=4, favourite_genre_ids=[horror.pk])
 
     assert alien not in offered
     assert "The Thing" in [movie.title for movie in offered]
@@ -186,3 +187,91 @@ def test_login_of_a_user_who_already_rated_goes_home(client, db):
 
     assert response.status_code == 302
     assert response.url == "/"
+
+
+# --- Crafted input: a clear 400, nothing written (issue #14) ----------------------------------
+
+HUGE = "9" * 5000  # int() refuses strings past 4,300 digits
+BEYOND_64_BITS = str(2**63)  # one past the largest id a database column holds
+NOT_ASCII_DIGIT = "²"  # str.isdigit() says yes, int() says no
+
+
+@pytest.mark.parametrize("value", [NOT_ASCII_DIGIT, HUGE, BEYOND_64_BITS, "-1", "0"])
+def test_a_crafted_genre_id_is_a_clear_error_and_changes_nothing(client, rated_catalogue, value):
+    user = make_user()
+    client.force_login(user)
+    drama = make_genre("Drama")
+    GenrePreference.objects.create(user=user, genre=drama)
+
+    response = client.post(reverse("onboarding:genres"), {"genres": [str(make_genre("Horror").pk), value]})
+
+    assert response.status_code == 400
+    assert "Pick genres from the list" in response.content.decode()
+    assert list(GenrePreference.objects.filter(user=user).values_list("genre__name", flat=True)) == ["Drama"]
+
+
+@pytest.mark.parametrize("value", [NOT_ASCII_DIGIT, HUGE, BEYOND_64_BITS])
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_a_crafted_movie_id_is_a_clear_error_and_saves_nothing(client, rated_catalogue, value, signed_in):
+    user = make_user()
+    if signed_in:
+        client.force_login(user)
+    alien = rated_catalogue["others"][0]
+
+    form = urlencode({"movies": [str(alien.pk), value], f"answer_{alien.pk}": "4.5", f"answer_{value}": "unseen"},
+                     doseq=True)
+    response = client.post(reverse("onboarding:rate"), form, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400
+    assert "not in the catalogue" in response.content.decode()
+    assert not Rating.objects.filter(user=user).exists()
+    assert "guest_ratings" not in client.session and "onboarding_dismissed" not in client.session
+    assert client.get(reverse("onboarding:rate")).status_code == 200
+
+
+def test_a_guest_who_says_unseen_for_a_movie_that_does_not_exist_can_still_rate(client, rated_catalogue):
+    alien = rated_catalogue["others"][0]
+    missing = str(Movie.objects.order_by("-pk").first().pk + 1000)
+
+    response = client.post(reverse("onboarding:rate"), {
+        "movies": [str(alien.pk), missing], f"answer_{alien.pk}": "unseen", f"answer_{missing}": "unseen"})
+
+    assert response.status_code == 302
+    assert client.session["onboarding_dismissed"] == [alien.pk]  # only films that exist are remembered
+    assert client.get(reverse("onboarding:rate")).status_code == 200
+
+
+# --- Picked genres ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def genre_catalogue():
+    """Romance and comedy films over five decades, and more-rated films of other genres."""
+    raters = [get_user_model().objects.create_user(email=f"fan{i}@example.com") for i in range(12)]
+    films = []
+    for decade in (1950, 1970, 1980, 1990, 2000):
+        for k in range(3):
+            films.append((make_movie(f"Love story {decade}-{k}", year=decade + k, genres=["Romance"]), 5))
+            films.append((make_movie(f"Laughs {decade}-{k}", year=decade + k, genres=["Comedy"]), 5))
+            films.append((make_movie(f"Shootout {decade}-{k}", year=decade + k, genres=["Action", "Crime"]), 12))
+            films.append((make_movie(f"Scream {decade}-{k}", year=decade + k, genres=["Horror", "Thriller"]), 12))
+    now = timezone.now()
+    Rating.objects.bulk_create([
+        Rating(user=rater, movie=movie, score=1.0 + (r + m) % 9 / 2, created_at=now, updated_at=now)
+        for m, (movie, how_many) in enumerate(films) for r, rater in enumerate(raters[:how_many])])
+    refresh_movie_stats()
+
+
+def test_most_films_offered_come_from_the_picked_genres_spread_over_decades(client, genre_catalogue):
+    user = make_user()
+    client.force_login(user)
+    picked = [make_genre("Romance").pk, make_genre("Comedy").pk]
+    client.post(reverse("onboarding:genres"), {"genres": picked})
+
+    offered = client.get(reverse("onboarding:rate")).context["movies"]
+
+    in_picked = [m for m in offered if {g.name for g in m.genres.all()} & {"Romance", "Comedy"}]
+    assert len(offered) == 12
+    assert len(in_picked) >= 8, [m.title for m in offered]
+    assert len({m.decade for m in in_picked}) >= 4
+    assert {g.name for m in in_picked for g in m.genres.all()} >= {"Romance", "Comedy"}

@@ -1,5 +1,4 @@
 """The engine on a small synthetic catalogue: versions, top-N, cold start, feedback, similar, explanations."""
-import datetime as dt
 import re
 
 import numpy as np
@@ -18,7 +17,6 @@ from recommendations.selectors import (
     predicted_rating,
     recommend_for_user,
     similar_movies,
-    trending_movies,
 )
 from recommendations.services import fit_model, publish_model
 from tests.factories import make_movie, make_user
@@ -217,14 +215,3 @@ def test_a_film_nobody_has_rated_gets_predicted_stars_from_its_metadata(catalogu
     mean = lambda user: Rating.objects.filter(user=user).aggregate(m=Avg("score"))["m"]  # noqa: E731
     assert predicted_rating(horror_fan, newcomer_film) > mean(horror_fan) + 0.2
     assert predicted_rating(comedy_fan, newcomer_film) < mean(comedy_fan) - 0.2
-
-
-def test_trending_counts_only_the_recent_window_of_ratings(catalogue):
-    films, fans = catalogue
-    Rating.objects.update(updated_at=timezone.now() - dt.timedelta(days=400))
-    recent = films["Comedy"][9]
-    for user in fans["Horror"][:5]:
-        Rating.objects.update_or_create(user=user, movie=recent, defaults={
-            "score": 4.0, "created_at": timezone.now(), "updated_at": timezone.now()})
-    assert trending_movies(n=3)[0] == recent
-    assert len(trending_movies(n=3)) == 1

@@ -14,6 +14,7 @@ from accounts.services import issue_api_token
 from catalog.models import Movie, NotInterested, Rating, WatchlistEntry
 from recommendations.group_services import create_group, create_invitation
 from recommendations.models import WatchGroup, WatchGroupInvitation, WatchGroupMember
+from recommendations.models import DiscoveryPreference
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_rating, make_user
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,7 @@ WRITE_ENDPOINTS = [
     ("patch", "/api/v1/me/", {"id": "{victim}", "country": "Nowhere", "birth_year": 1901}, None),
     ("post", "/api/v1/me/delete/", {"confirmation": DEFAULT_PASSWORD, "user": "{victim}"}, 400),
     ("delete", "/api/v1/auth/token/", None, None),
+    ("put", "/api/v1/me/discovery/", {"level": 4, "user": "{victim}"}, None),
     ("post", "/api/v1/movies/", {"title": "Intruder"}, 403),
     ("put", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
     ("patch", "/api/v1/movies/{movie}/", {"title": "Intruder"}, 403),
@@ -84,7 +86,7 @@ def _request(client, method, path, body, movie, victim):
 
 @pytest.fixture
 def victim_world():
-    """A victim with a rating, watchlist entry, hidden movie, profile and token, all on one movie."""
+    """A victim with a rating, watchlist entry, hidden movie, profile, discovery setting and token."""
     victim = make_user("victim@example.com", country="Iceland", birth_year=1980)
     movie = make_movie("Victim's favourite", year=1999)
     make_rating(victim, movie, 5.0)
@@ -93,6 +95,7 @@ def victim_world():
     token, _ = issue_api_token(user=victim)
     group = create_group(owner=victim, name="Victim's group", member_name="Victim")
     create_invitation(group, by=victim)
+    DiscoveryPreference.objects.create(user=victim, level=1)
     return victim, movie, token
 
 
@@ -105,6 +108,7 @@ def victim_state(victim, movie) -> dict:
         "hidden": list(NotInterested.objects.filter(user=victim).values_list("movie_id", flat=True)),
         "profile": (victim.email, victim.country, victim.birth_year),
         "tokens": list(AuthToken.objects.filter(user=victim).values_list("digest", flat=True)),
+        "discovery": list(DiscoveryPreference.objects.filter(user=victim).values_list("level", flat=True)),
         "movie": (movie.title, movie.year),
         "groups": list(WatchGroup.objects.filter(members__user=victim).values_list("name", "strategy", "owner_id")),
         "group_members": list(WatchGroupMember.objects.filter(group__owner=victim).values_list("user_id", "name")),

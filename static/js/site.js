@@ -119,6 +119,11 @@
     if (image.complete && image.naturalWidth === 0) useFallbackPoster(image);
   });
 
+  // Forms marked data-autosubmit (the discovery dial) apply a choice as soon as it is made.
+  document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
+    form.addEventListener("change", () => form.submit());
+  });
+
   document.querySelectorAll("[data-rating-form]").forEach(enhanceRatingForm);
   document.querySelectorAll("[data-toggle-form]").forEach(enhanceToggleForm);
 })();

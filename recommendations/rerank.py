@@ -1,0 +1,140 @@
+"""The last step of the served list: calibrated to the user's genre mix, moved along the discovery dial.
+
+A ranking model alone drifts to the mainstream: a sci-fi fan's list fills up with whatever
+everybody watches. Calibration (Steck 2018, "Calibrated Recommendations") picks the list
+greedily, trading each film's score against how far the genre mix of the list so far would be
+from the genre mix of the films the user liked:
+
+    maximise  (1 - λ) · Σ score(i)  -  λ · KL(p ‖ q̃),   q̃ = (1 - α) q + α p,  α = 0.01
+
+where p(g) is the user's mix (each liked film spreads one unit over its genres; genres picked
+at onboarding count as PICKED_GENRE_WEIGHT films), q(g) the same over the list. Only the
+CANDIDATES best-scored films are considered, so it costs a few milliseconds per list. The
+greedy order decides which films make each BLOCK of the list; within a block they are shown
+best score first.
+
+A user with fewer than FEW_RATINGS ratings gets stronger calibration (strength_for): their
+scores are mostly the model's prior, so the genres they picked at onboarding lead.
+
+The discovery dial moves the candidates' scores by their popularity before that: from
+"popular" (known films first) to "hidden gems" (films fewer people rated), by DIAL_STEP
+standard deviations of log-popularity (within the candidates) per position.
+
+λ (CALIBRATION_STRENGTH) is what `manage.py evaluate` chose on the validation splits of
+ml-latest-small under msr (recommendations.evaluation.tune_rerank; README "Measured"); DIAL_STEP
+was set by looking at the lists of users of clear tastes on ml-latest-small.
+Pure numpy, no Django: the site (recommendations.selectors) and the evaluation share it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from recommendations import engine
+
+CANDIDATES = 300
+BLOCK = 10  # a list is read a screenful at a time: each block of picks is shown best score first
+SMOOTHING = 0.01  # Steck's α: q̃ never has a zero where p has mass
+CALIBRATION_STRENGTH = 0.7  # chosen on the ml-latest-small msr validation splits (README "Measured")
+PICKED_GENRE_WEIGHT = 3.0
+# Below this many ratings the model's scores say little about the user (at none they are its
+# prior: popularity and demographics), so calibration to the genres they picked or liked takes
+# over, in full for a user with no rating.
+FEW_RATINGS = 5
+DIAL_STEP = 1.0
+
+DISCOVERY_LEVELS = {0: "Popular", 1: "Mostly popular", 2: "Balanced", 3: "Lesser known", 4: "Hidden gems"}
+DEFAULT_DISCOVERY = 2
+
+
+def genre_vocabulary(item_genres) -> dict[str, int]:
+    """{genre name: column} over every genre of the catalogue, in name order."""
+    return {g: j for j, g in enumerate(sorted({g for genres in item_genres for g in genres}))}
+
+
+def genre_shares(item_genres, items, vocabulary: dict[str, int]) -> np.ndarray:
+    """len(items) x genres: each film spreads one unit over its genres (p(g|i)); films without a
+    genre get a row of zeros (they neither count for nor against a mix)."""
+    rows = np.zeros((len(items), len(vocabulary)), np.float64)
+    for r, i in enumerate(np.asarray(items).tolist()):
+        columns = [vocabulary[g] for g in item_genres[i] if g in vocabulary]
+        if columns:
+            rows[r, columns] = 1.0 / len(columns)
+    return rows
+
+
+def genre_mix(shares: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray | None:
+    """The normalised genre distribution of rows of genre_shares (plus ``extra`` mass); None if empty."""
+    total = shares.sum(axis=0) if len(shares) else np.zeros(shares.shape[1])
+    if extra is not None:
+        total = total + extra
+    mass = total.sum()
+    return total / mass if mass > 0 else None
+
+
+def calibration_kl(target: np.ndarray, mix: np.ndarray, alpha: float = SMOOTHING) -> np.ndarray:
+    """KL(p ‖ q̃) with Steck's smoothing; ``mix`` may be one distribution or a matrix of them (rows)."""
+    present = target > 0
+    p = target[present]
+    q = np.asarray(mix)[..., present]
+    return np.sum(p * np.log(p / ((1 - alpha) * q + alpha * p)), axis=-1)
+
+
+def user_target(item_genres, vocabulary, liked_items, picked_genres=()) -> np.ndarray | None:
+    """The genre mix the user's list is calibrated to: their liked films, plus picked genres."""
+    extra = None
+    picked = [vocabulary[g] for g in picked_genres if g in vocabulary]
+    if picked:
+        extra = np.zeros(len(vocabulary))
+        extra[picked] = PICKED_GENRE_WEIGHT / len(picked)
+    return genre_mix(genre_shares(item_genres, liked_items, vocabulary), extra)
+
+
+def strength_for(n_rated: int, strength: float = CALIBRATION_STRENGTH) -> float:
+    """The calibration strength for a user with n_rated ratings (see FEW_RATINGS)."""
+    if n_rated >= FEW_RATINGS:
+        return strength
+    return strength + (1 - strength) * (1 - n_rated / FEW_RATINGS)
+
+
+def dial_offset(discovery: int) -> float:
+    """Standard deviations of log-popularity subtracted per unit: <0 favours popular films."""
+    return DIAL_STEP * (int(discovery) - DEFAULT_DISCOVERY)
+
+
+def rerank(scores: np.ndarray, n: int, *, item_genres, popularity: np.ndarray, target: np.ndarray | None,
+           vocabulary: dict[str, int], strength: float = CALIBRATION_STRENGTH,
+           discovery: int = DEFAULT_DISCOVERY) -> np.ndarray:
+    """Indices of the n films to serve, in order, from ``scores`` (-inf = not allowed).
+
+    ``scores`` should be on a per-user standardised scale (the served blend's): λ trades one
+    standard deviation of score against one nat of KL. With no target (nothing liked yet, no
+    picked genre) or strength 0, only the dial applies.
+    """
+    candidates = engine.top_k(scores, CANDIDATES)
+    candidates = candidates[np.isfinite(scores[candidates])]
+    if len(candidates) == 0 or n <= 0:
+        return candidates[:0]
+    relevance = scores[candidates].astype(np.float64)
+    offset = dial_offset(discovery)
+    if offset:
+        relevance = relevance - offset * engine.standardise(np.log1p(popularity[candidates].astype(np.float64)))
+    if target is None or strength <= 0:
+        return candidates[np.argsort(-relevance, kind="stable")[:n]]
+    shares = genre_shares(item_genres, candidates, vocabulary)
+    chosen = []
+    available = np.ones(len(candidates), bool)
+    so_far = np.zeros(shares.shape[1])
+    for _ in range(min(n, len(candidates))):
+        mix = so_far + shares
+        mass = mix.sum(axis=1, keepdims=True)
+        mix = np.divide(mix, mass, out=np.zeros_like(mix), where=mass > 0)
+        objective = (1 - strength) * relevance - strength * calibration_kl(target, mix)
+        objective[~available] = -np.inf
+        best = int(np.argmax(objective))
+        chosen.append(best)
+        available[best] = False
+        so_far += shares[best]
+    # Calibration decides which films make each block; within a block the best-scored come first
+    # (on validation this keeps nDCG@10 where the greedy order would lose a few percent).
+    blocks = [sorted(chosen[start:start + BLOCK], key=lambda c: -relevance[c]) for start in range(0, len(chosen), BLOCK)]
+    return candidates[[c for block in blocks for c in block]]

@@ -1,0 +1,96 @@
+"""The served list's last step: calibrated to the user's genres, moved along the discovery dial."""
+import numpy as np
+
+from recommendations import rerank
+
+GENRES = ["Sci-Fi", "Romance", "Comedy", "Horror"]
+
+
+def catalogue(n=400, seed=0):
+    """n films of one genre each, scores favouring Sci-Fi, popularity unrelated to genre."""
+    rng = np.random.default_rng(seed)
+    item_genres = [[GENRES[i % 4]] for i in range(n)]
+    scores = rng.normal(0, 1, n) + np.array([1.0 if g == ["Sci-Fi"] else 0 for g in item_genres])
+    popularity = rng.integers(1, 5000, n).astype(float)
+    return item_genres, scores, popularity
+
+
+def serve(item_genres, scores, popularity, target_genres, **kwargs):
+    vocabulary = rerank.genre_vocabulary(item_genres)
+    liked = [i for i, g in enumerate(item_genres) if g[0] in target_genres][:20]
+    target = rerank.user_target(item_genres, vocabulary, np.array(liked, dtype=np.int64))
+    return rerank.rerank(scores, 10, item_genres=item_genres, popularity=popularity, target=target,
+                         vocabulary=vocabulary, **kwargs), target, vocabulary
+
+
+def kl_of(top, item_genres, target, vocabulary):
+    return float(rerank.calibration_kl(target, rerank.genre_mix(rerank.genre_shares(item_genres, top, vocabulary))))
+
+
+def test_a_fan_of_two_genres_gets_both_not_just_the_best_scored_one():
+    item_genres, scores, popularity = catalogue()
+    plain, target, vocabulary = serve(item_genres, scores, popularity, {"Sci-Fi", "Romance"}, strength=0.0)
+    calibrated, _, _ = serve(item_genres, scores, popularity, {"Sci-Fi", "Romance"}, strength=0.8)
+
+    genres = lambda films: [item_genres[i][0] for i in films]  # noqa: E731
+    assert genres(plain).count("Sci-Fi") >= 7 and genres(plain).count("Romance") <= 1  # scores alone
+    assert genres(calibrated).count("Romance") >= 2 and genres(calibrated).count("Sci-Fi") >= 5
+    assert kl_of(calibrated, item_genres, target, vocabulary) < 0.5 * kl_of(plain, item_genres, target, vocabulary)
+
+
+def test_strength_zero_is_the_score_order_and_a_list_reads_best_first_within_a_block():
+    item_genres, scores, popularity = catalogue()
+    plain, _, _ = serve(item_genres, scores, popularity, {"Romance"}, strength=0.0)
+    assert plain.tolist() == np.argsort(-scores)[:10].tolist()
+
+    calibrated, _, _ = serve(item_genres, scores, popularity, {"Romance", "Horror"})
+    assert list(scores[calibrated]) == sorted(scores[calibrated], reverse=True)
+
+
+def test_films_that_are_not_allowed_are_never_served():
+    item_genres, scores, popularity = catalogue()
+    scores = scores.copy()
+    scores[[i for i, g in enumerate(item_genres) if g == ["Romance"]]] = -np.inf  # rated or hidden, say
+    served, _, _ = serve(item_genres, scores, popularity, {"Romance"})
+    assert len(served) == 10 and np.isfinite(scores[served]).all()
+
+
+def test_the_discovery_dial_lowers_the_popularity_of_the_list_step_by_step():
+    means = []
+    for level in sorted(rerank.DISCOVERY_LEVELS):
+        per_user = []
+        for seed in range(20):  # twenty users of different tastes
+            item_genres, scores, popularity = catalogue(seed=seed)
+            served, _, _ = serve(item_genres, scores, popularity, {GENRES[seed % 4]}, discovery=level)
+            per_user.append(np.log(popularity[served]).mean())
+        means.append(np.mean(per_user))
+    assert all(a > b for a, b in zip(means, means[1:])), means
+
+
+def test_a_user_with_nothing_liked_and_no_picked_genre_is_only_moved_by_the_dial():
+    item_genres, scores, popularity = catalogue()
+    vocabulary = rerank.genre_vocabulary(item_genres)
+    target = rerank.user_target(item_genres, vocabulary, np.empty(0, np.int64))
+    assert target is None
+    served = rerank.rerank(scores, 10, item_genres=item_genres, popularity=popularity, target=None, vocabulary=vocabulary)
+    assert served.tolist() == np.argsort(-scores)[:10].tolist()
+
+
+def test_picked_genres_alone_give_a_target():
+    item_genres, _, _ = catalogue()
+    vocabulary = rerank.genre_vocabulary(item_genres)
+    target = rerank.user_target(item_genres, vocabulary, np.empty(0, np.int64), picked_genres=["Romance", "Comedy"])
+    assert target[vocabulary["Romance"]] == target[vocabulary["Comedy"]] == 0.5
+
+
+def test_without_ratings_the_picked_genres_lead_even_over_higher_scored_films():
+    item_genres, scores, popularity = catalogue()  # scores favour Sci-Fi
+    vocabulary = rerank.genre_vocabulary(item_genres)
+    target = rerank.user_target(item_genres, vocabulary, np.empty(0, np.int64), picked_genres=["Romance", "Comedy"])
+
+    served = rerank.rerank(scores, 10, item_genres=item_genres, popularity=popularity, target=target,
+                           vocabulary=vocabulary, strength=rerank.strength_for(n_rated=0))
+
+    assert {item_genres[i][0] for i in served} == {"Romance", "Comedy"}
+    assert rerank.strength_for(n_rated=0) == 1.0
+    assert rerank.strength_for(n_rated=rerank.FEW_RATINGS) == rerank.CALIBRATION_STRENGTH
