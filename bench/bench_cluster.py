@@ -18,7 +18,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,14 +53,15 @@ def _manage(env: dict, *args: str, stdin: str | None = None) -> str:
 SETUP_SCRIPT = """
 import json, secrets
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from accounts.services import issue_api_token
 from accounts.models import User
 from catalog.models import Movie
-tokens = []
+tokens, emails = [], []
 for i in range({users}):
     user = User.objects.create_user(email=f"load{{i}}@bench.local", password=secrets.token_urlsafe(12), last_login=timezone.now())
-    tokens.append(Token.objects.create(user=user).key)
-print("SETUP " + json.dumps({{"tokens": tokens, "movies": list(Movie.objects.values_list("pk", flat=True))}}))
+    tokens.append(issue_api_token(user=user)[1])
+    emails.append(user.email)
+print("SETUP " + json.dumps({{"tokens": tokens, "emails": emails, "movies": list(Movie.objects.values_list("pk", flat=True))}}))
 """
 
 STATE_SCRIPT = """
@@ -235,10 +235,7 @@ def main() -> None:
         events.append((time.monotonic() - t0, f"{survivor.name} finished the refit: {finished.group(1)}"))
 
         state = json.loads(_manage(env, "shell", stdin=STATE_SCRIPT.format()).split("STATE ", 1)[1])
-        token_email = json.loads(_manage(env, "shell", "-c", (
-            "import json; from rest_framework.authtoken.models import Token; "
-            "print('MAP ' + json.dumps({t.key: t.user.email for t in Token.objects.select_related('user')}))"
-        )).split("MAP ", 1)[1])
+        token_email = dict(zip(setup["tokens"], setup["emails"]))
         lost = [key for key, score in load.acknowledged.items()
                 if state["ratings"].get(f"{token_email[key.split(':')[0]]}:{key.split(':')[1]}") != score]
         current = [v for v in state["versions"] if v["is_current"]]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -79,7 +77,6 @@ def main() -> None:
 
         threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(CLIENTS)]
         phases = []
-        t0 = time.monotonic()
         for thread in threads:
             thread.start()
         for name, action in [("healthy", None), ("Redis frozen (SIGSTOP)", redis.freeze),
