@@ -109,11 +109,9 @@ def user_id_of_deletion_link(token: str) -> int | None:
 def forget_cached_recommendations(user_id: int) -> None:
     """Delete the user's cached lists of every model version (and of "no model") from the cache."""
     from recommendations import cache
-    from recommendations.models import ModelVersion
 
-    versions = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)] + [cache.NO_MODEL]
     try:
-        cache.cache.delete_many([cache.list_key(version, user_id) for version in versions])
+        cache.forget_user_lists(user_id, every_version=True)
     except cache.REDIS_ERRORS as error:
         logger.error("Could not delete the cached lists of deleted user %s (%s): they expire within "
                      "RECOMMENDER_CACHE_TTL.", user_id, error)

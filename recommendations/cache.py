@@ -139,6 +139,18 @@ def store_many(version: str, lists: dict[int, list]) -> None:
     )
 
 
+def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
+    """Delete the user's cached list of the served version (or of every version and of "no
+    model"), so the next read computes it afresh. Raises a REDIS_ERRORS error when Redis is down."""
+    from recommendations.models import ModelVersion
+
+    if every_version:
+        versions = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)] + [NO_MODEL]
+    else:
+        versions = [current_version_pointer()]
+    cache.delete_many([list_key(version, user_id) for version in versions])
+
+
 def record_warm(version, count: int, seconds: float) -> None:
     cache.set(
         LAST_WARM_KEY,

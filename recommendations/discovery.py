@@ -23,9 +23,7 @@ def set_discovery_level(*, user, level: int) -> int:
 
 
 def _forget_cached_list(user_id: int) -> None:
-    if not cache.redis_available():
-        return
     try:
-        cache.cache.delete(cache.list_key(cache.current_version_pointer(), user_id))
-    except cache.REDIS_ERRORS as error:
-        cache.mark_redis_down(error)
+        cache.forget_user_lists(user_id)
+    except cache.REDIS_ERRORS:
+        pass  # the circuit breaker logged it; the list is recomputed once Redis is back and it expires

@@ -7,7 +7,6 @@ What leaves this module about a member is their name and predictions, never thei
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -21,7 +20,6 @@ from recommendations.group_services import MIN_MEMBERS
 from recommendations.models import WatchGroup, WatchGroupGuestFilm, WatchGroupInvitation, WatchGroupMember
 
 LIST_SIZE = 20
-LOVED_MIN_FILMS = 2
 MAX_LIST_SIZE = 60
 POPULAR_REASON = "Popular on movierec"
 # A guest has no account: no demographics, no genre picks, nothing stored under an id.
@@ -127,9 +125,8 @@ def _member_taste(member: WatchGroupMember, model) -> group_ranking.MemberTaste:
     else:
         state = selectors.load_user_state(member.user, model)
         key = member.user_id
-    # "Ana loves X" needs two films of X among Ana's ratings, not one.
-    rated_by = Counter(d for i in state.items.tolist() for d in model.item_people[i])
-    loved = {d for d in selectors.Explainer(model, state).favourite_directors if rated_by[d] >= LOVED_MIN_FILMS}
+    # "Ana loves X": a director whose films (two or more) Ana rates highly, as the Explainer says.
+    loved = selectors.Explainer(model, state).directors
     return group_ranking.MemberTaste(name=member.name, key=key, vector=state.vector, items=state.items,
                                      scores=state.scores, hidden=state.hidden_items, favourite_directors=loved)
 
