@@ -85,7 +85,7 @@ def set_discovery(request):
                             content_type="text/plain; charset=utf-8")
     discovery.set_discovery_level(user=request.user, level=level)
     messages.success(request, f"Your lists now lean towards: {DISCOVERY_LEVELS[level].lower()}.")
-    return redirect(f"{reverse('catalog:home')}#for-you")
+    return redirect(f"{reverse('catalog:home')}#row-top-heading")
 
 
 @require_GET

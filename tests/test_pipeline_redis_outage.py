@@ -127,7 +127,7 @@ def test_the_api_never_returns_a_film_just_rated_or_hidden_before_the_refresh_ra
     assert cached_ids(user) == cached_before, "the cached list still holds both films"
     after = api_ids(client)
     assert before[0] not in after and before[1] not in after
-    assert after[:8] == before[2:10] and len(after) == 10
+    assert set(before[2:10]) <= set(after) and len(after) == 10  # the rest of the list, refilled from the cache
 
 
 def test_a_refresh_that_could_not_be_sent_is_sent_by_the_sweep_once_redis_is_back(redis_cache, media,
