@@ -252,6 +252,95 @@ def fit_stars_model(users, items, scores, n_users, n_items, *, factors=16, reg=8
     return StarsModel(mean, bu.astype(np.float32), bi.astype(np.float32), p.astype(np.float32), q.astype(np.float32), reg)
 
 
+def fit_baselines(users, items, scores, n_users, n_items, *, reg_user=15.0, reg_item=10.0, iterations=10):
+    """(mean, user bias, item bias) of r ≈ μ + b_u + b_i, each side a ridge solve in turn."""
+    mean = float(scores.mean()) if len(scores) else 3.5
+    user_count = np.bincount(users, minlength=n_users)
+    item_count = np.bincount(items, minlength=n_items)
+    bu, bi = np.zeros(n_users), np.zeros(n_items)
+    for _ in range(iterations):
+        bi = np.bincount(items, weights=scores - mean - bu[users], minlength=n_items) / (reg_item + item_count)
+        bu = np.bincount(users, weights=scores - mean - bi[items], minlength=n_users) / (reg_user + user_count)
+    return mean, bu.astype(np.float32), bi.astype(np.float32)
+
+
+@dataclass
+class NeighbourStars:
+    """Item-item neighbourhood on baseline residuals (Koren 2008's KNNBaseline), for stars.
+
+    prediction(u, i) = μ + b_u + b_i + Σ_j s_ij (r_uj − μ − b_u − b_j) / Σ_j s_ij over the ``k``
+    films j the user rated that are most similar to i (positive similarity only). s_ij is the
+    Pearson correlation of the two films' residuals over the users who rated both, shrunk by
+    n_ij / (n_ij + shrink). The user's bias comes from their current ratings (a shrunk mean
+    residual), so a new rating counts at once. Similarities are kept for the ``max_items`` most
+    rated films (float16, dense): rarer films get the baseline alone.
+    """
+
+    mean: float
+    item_bias: np.ndarray
+    items: np.ndarray  # film indices with a similarity row
+    position: np.ndarray  # per film: row in similarity, or -1
+    similarity: np.ndarray  # len(items)^2, float16
+    reg_user: float
+    k: int
+
+    @classmethod
+    def fit(cls, users, items, scores, n_users, n_items, *, shrink=100.0, k=40, max_items=4000, min_count=2,
+            reg_user=15.0, reg_item=10.0) -> NeighbourStars:
+        mean, bu, bi = fit_baselines(users, items, scores, n_users, n_items, reg_user=reg_user, reg_item=reg_item)
+        popularity = np.bincount(items, minlength=n_items)
+        kept = np.flatnonzero(popularity >= min_count)
+        if len(kept) > max_items:
+            kept = np.sort(kept[np.argsort(-popularity[kept], kind="stable")[:max_items]])
+        position = np.full(n_items, -1, np.int64)
+        position[kept] = np.arange(len(kept))
+        rows = position[items] >= 0
+        u, j = users[rows], position[items[rows]]
+        residual = (scores[rows] - mean - bu[u] - bi[items[rows]]).astype(np.float32)
+        shape = (n_users, len(kept))
+        r = sp.csr_matrix((residual, (u, j)), shape=shape)
+        seen = sp.csr_matrix((np.ones(len(u), np.float32), (u, j)), shape=shape)
+        squares = sp.csr_matrix((residual ** 2, (u, j)), shape=shape)
+        numerator = (r.T @ r).toarray()
+        common = (seen.T @ seen).toarray()
+        energy = (squares.T @ seen).toarray()  # [i, j]: Σ r_ui² over users who rated both
+        denominator = np.sqrt(energy * energy.T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pearson = np.where(denominator > 0, numerator / denominator, 0.0)
+        support = np.maximum(common - 1, 0)
+        similarity = (pearson * support / (support + shrink)).astype(np.float16)
+        np.fill_diagonal(similarity, 0)
+        return cls(mean, bi, kept, position, similarity, reg_user, k)
+
+    def user_bias(self, items: np.ndarray, scores: np.ndarray) -> float:
+        if len(items) == 0:
+            return 0.0
+        return float(np.sum(scores - self.mean - self.item_bias[items]) / (self.reg_user + len(items)))
+
+    def predict(self, targets: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Unclipped stars for the target films from the user's ratings (items, scores)."""
+        bias = self.user_bias(items, scores)
+        baseline = self.mean + bias + self.item_bias[targets]
+        rows, cols = self.position[targets], self.position[items]
+        usable = cols >= 0
+        if not usable.any() or not (rows >= 0).any():
+            return baseline
+        residual = (scores[usable] - self.mean - bias - self.item_bias[items[usable]]).astype(np.float32)
+        has_row = rows >= 0
+        sim = np.maximum(self.similarity[np.ix_(rows[has_row], cols[usable])].astype(np.float32), 0)
+        if sim.shape[1] > self.k:
+            nearest = np.argpartition(-sim, self.k - 1, axis=1)[:, : self.k]
+            sim = np.take_along_axis(sim, nearest, axis=1)
+            residual = residual[nearest]
+        else:
+            residual = np.broadcast_to(residual, sim.shape)
+        total = sim.sum(axis=1)
+        offset = np.where(total > 0, (sim * residual).sum(axis=1) / np.where(total > 0, total, 1), 0.0)
+        result = baseline.astype(np.float32).copy()
+        result[has_row] += offset
+        return result
+
+
 # --------------------------------------------------------------------------- LightFM
 
 

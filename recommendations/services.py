@@ -37,7 +37,8 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
         data = load_training_data()
         metrics = holdout_metrics(data, hp, progress=progress)
         bar = (lambda it: tqdm(it, desc="LightFM epochs", leave=False)) if progress else None
-        recommender = fit_recommender(data, hp, progress=bar)
+        neural_bar = (lambda it: tqdm(it, desc="neural taste epochs", leave=False)) if progress else None
+        recommender = fit_recommender(data, hp, progress=bar, neural_progress=neural_bar)
         recommender.version_id = version.pk
         recommender.metrics = metrics
         buffer = io.BytesIO()
@@ -74,7 +75,8 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     if not test_mask.any():
         return {}
     train = data.subset(~test_mask)
-    model = fit_recommender(train, {**hp, "epochs": max(1, hp["epochs"] // 3)}, ranking_only=True)
+    model = fit_recommender(train, {**hp, "epochs": max(1, hp["epochs"] // 3),
+                                    "neural_epochs": -(-hp["neural_epochs"] // 3)}, ranking_only=True)
     relevant: dict[int, set] = {}
     for u, i in zip(data.users[test_mask].tolist(), data.items[test_mask].tolist()):
         relevant.setdefault(u, set()).add(i)
