@@ -40,6 +40,7 @@ NEURAL_HYPERPARAMETERS = {
     "neural_dim": 32,  # ranking/rating vector size
     "neural_hidden": 128,  # hidden width of both towers
     "neural_epochs": 40,
+    "neural_min_steps": 300,  # small catalogues get more epochs, so the towers train at least this many steps
     "neural_batch": 32,  # users per step
     "neural_learning_rate": 3e-3,
     "neural_weight_decay": 1e-5,
@@ -264,6 +265,14 @@ def _batch_inputs(rows, global_mean, item_genres, demographics, rng, hp, *, drop
 def fit_neural(users, items, scores, n_users, n_items, item_features: list[list[str]], item_genres: list[list[str]],
                user_features: list[list[str]], hp: dict, *, progress=None) -> NeuralTaste:
     """Train the two towers on the ratings and export them as a NeuralTaste (see the module doc)."""
+    net, exported = train_network(users, items, scores, n_users, n_items, item_features, item_genres, user_features, hp,
+                                  progress=progress)
+    return exported
+
+
+def train_network(users, items, scores, n_users, n_items, item_features, item_genres, user_features, hp, *,
+                  progress=None):
+    """(the trained torch network, its NeuralTaste export); fit_neural keeps only the export."""
     import torch
 
     hp = {**NEURAL_HYPERPARAMETERS, **hp}
@@ -295,7 +304,8 @@ def fit_neural(users, items, scores, n_users, n_items, item_features: list[list[
         feature_ids_t, feature_offsets_t = torch.from_numpy(feature_ids), torch.from_numpy(feature_offsets)
         sampled = n_items > hp["neural_full_softmax_max"]
         batch = hp["neural_batch"]
-        epochs = range(hp["neural_epochs"])
+        steps_per_epoch = max(-(-len(active) // batch), 1)
+        epochs = range(max(hp["neural_epochs"], -(-hp["neural_min_steps"] // steps_per_epoch)))
         for _ in (progress or (lambda it: it))(epochs):
             net.train()
             order = rng.permutation(active)
@@ -335,8 +345,8 @@ def fit_neural(users, items, scores, n_users, n_items, item_features: list[list[
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-        return export(net, global_mean, genres, genre_names, vocab, warm.numpy(), feature_ids_t, feature_offsets_t,
-                      train_seconds=timer.seconds)
+        return net, export(net, global_mean, genres, genre_names, vocab, warm.numpy(), feature_ids_t,
+                           feature_offsets_t, train_seconds=timer.seconds)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -354,3 +364,18 @@ def export(net, global_mean, genres, genre_names, vocab, warm, feature_ids, feat
                        genre_names=genre_names, user_vocab=vocab, layers=layers, item_rank=v_rank.numpy().copy(),
                        item_rank_bias=b_rank.numpy().copy(), item_rate=v_rate.numpy().copy(),
                        item_rate_bias=b_rate.numpy().copy(), train_seconds=train_seconds)
+
+
+def network_user_vectors(net, taste: NeuralTaste, items, scores, feature_names=()):
+    """What the torch network computes for one user, (ranking vector, rating vector, rating
+    bias): the reference NeuralTaste.user_vectors must reproduce."""
+    import torch
+
+    items, scores = np.asarray(items, np.int64), np.asarray(scores, np.float32)
+    weights, mean = history_weights(scores, taste.global_mean)
+    dense = user_dense(items, scores, mean, taste.global_mean, taste.item_genres, taste.demographics(feature_names))
+    net.eval()
+    with torch.no_grad():
+        rank, rate, bias = net.users(torch.from_numpy(items), torch.zeros(1, dtype=torch.int64), torch.from_numpy(weights),
+                                     torch.from_numpy(dense[None, :]))
+    return rank[0].numpy(), rate[0].numpy(), float(bias[0]) + mean
