@@ -14,10 +14,19 @@ How stars become training signal (one rule for the site and the evaluation):
 Models: LightFM (WARP) hybrid with identity + metadata features (serves cold users and cold
 movies, supplies item embeddings for explanations and similar movies), EASE (closed form
 item-item on which films were rated, gently weighted by stars: a strong partner on warm
-items), a metadata taste model (films nobody has rated yet), and a biased matrix
-factorisation fitted by ALS on the explicit stars for the predicted rating. The served score
-blends per-user standardised LightFM and EASE scores; on films nobody has rated, the LightFM
-part is itself a mix of LightFM and the metadata taste model.
+items), a metadata taste model (films nobody has rated yet), and the neural taste model
+(recommendations.neural: PyTorch two towers whose user tower reads the user's ratings, exported
+to numpy). The served score blends per-user standardised LightFM and EASE scores, then the
+neural one (weight blend_neural); on films nobody has rated, the LightFM part is itself a mix of
+LightFM and the metadata taste model. All blend weights are chosen on validation splits by
+``evaluate``.
+
+Predicted stars blend three models, each read from the user's current ratings (a new rating
+counts at once, no refit): a biased matrix factorisation fitted by ALS (folded in by one small
+least-squares solve), an item-item neighbourhood on baseline residuals (NeighbourStars:
+what the user thought of the most similar films they rated, which gives strong per-user
+contrast: films like the ones they rated 1 star are predicted low) and the neural model's
+rating head; weights (stars_blend) by non-negative least squares on validation.
 """
 from __future__ import annotations
 

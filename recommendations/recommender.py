@@ -2,7 +2,9 @@
 
 Fitted from a TrainingData (arrays; see recommendations.dataset for the ORM side and
 recommendations.evaluation for MovieLens files), pickled whole into the default storage.
-Serving only does matrix products over the precomputed representations.
+Serving only does matrix products over the precomputed representations and small numpy
+computations from the user's current ratings (fold-in, EASE, the neural user tower, the
+neighbourhood); it never imports torch (recommendations.neural trains with it, then exports).
 """
 from __future__ import annotations
 

@@ -89,8 +89,9 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
         items, scores = (np.array(x) for x in rated.get(u, ([], [])))
         items = items.astype(np.int64)
         vector = model.user_vectors[u]
+        features = data.user_features[u] if u < len(data.user_features) else ()
         for target, scores_all in (
-            (served, model.blended_scores(vector, items, scores.astype(np.float32))),
+            (served, model.blended_scores(vector, items, scores.astype(np.float32), features)),
             (lightfm_only, model.lightfm_scores(vector)),
             (popular, model.popularity.astype(np.float64).copy()),
         ):
