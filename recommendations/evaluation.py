@@ -506,7 +506,8 @@ def write_report(result: dict, out: Path) -> None:
     lines += ["", "Chosen on the validation split: " + ", ".join(
         f"{k}={result['hyperparameters'][k]}" for k in ("ease_lambda", "blend_lightfm", "cold_metadata_weight",
                                                          "blend_neural")), "",
-        "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png."]
+        "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png"
+        + (", stars_rmse.png." if "predicted_stars" in result else ".")]
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -536,3 +537,11 @@ def write_plots(result: dict, out: Path) -> None:
     ax.set_title(f"nDCG@10 by user activity ({result['protocol']})")
     ax.legend(fontsize=7)
     fig.tight_layout(), fig.savefig(out / "ndcg_by_activity.png", dpi=110), plt.close(fig)
+
+    if "predicted_stars" in result:
+        stars = pd.DataFrame.from_dict(result["predicted_stars"]["models"], orient="index").sort_values("rmse")
+        ax = stars.plot.barh(figsize=(7, 3.5), title=f"Predicted stars, {result['predicted_stars']['folds']}-fold CV "
+                                                     "(lower is better)")
+        ax.invert_yaxis()
+        ax.set_xlabel("stars")
+        ax.figure.tight_layout(), ax.figure.savefig(out / "stars_rmse.png", dpi=110), plt.close(ax.figure)

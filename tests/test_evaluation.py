@@ -54,7 +54,11 @@ def test_evaluate_writes_results_report_and_plots_for_every_model(release, tmp_p
         assert len(metrics["pr_curve"]) == 50
     if protocol == "cold-items":
         assert result["models"]["lightfm-hybrid"]["auc"] > result["models"]["popularity"]["auc"]
-    assert result["predicted_stars"]["rmse"] > 0
+    stars = result["predicted_stars"]
+    assert set(stars["models"]) == {"mf", "neighbours", "neural", "served"}
+    assert 0 < stars["rmse"] == stars["models"]["served"]["rmse"] < 1.5
+    assert len(stars["weights_by_fold"]) == 5 and all(w >= 0 for fold in stars["weights_by_fold"] for w in fold)
+    assert (out / "stars_rmse.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     rows = {line.split("|")[1].strip() for line in report.splitlines() if line.startswith("|")}
     assert {name if name != "served" else "**served**" for name in MODEL_NAMES} <= rows
