@@ -341,9 +341,8 @@ class StarsModels:
         return np.clip(np.stack([mf, neighbours, neural], axis=1), 0.5, 5.0)
 
 
-def fit_stars_models(data: TrainingData, hp: dict, *, neural: NeuralTaste | None = None, ranking_only=False,
-                     neural_progress=None) -> StarsModels:
-    """Fit the stars models (the neural one unless given; none with neural_epochs 0).
+def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural_progress=None) -> StarsModels:
+    """Fit the stars models (no neural one with neural_epochs 0).
 
     ranking_only: one ALS iteration and no neighbourhood (the metadata model still needs MF's
     item biases; the rest only serves predicted stars)."""
@@ -362,7 +361,8 @@ def fit_stars_models(data: TrainingData, hp: dict, *, neural: NeuralTaste | None
                                                shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
                                                max_items=hp["neighbour_max_items"])
         neighbours.item_bias = np.where(cold, metadata.quality, neighbours.item_bias).astype(np.float32)
-    if neural is None and hp["neural_epochs"] > 0:
+    neural = None
+    if hp["neural_epochs"] > 0:
         neural = fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
                             data.item_genres, data.user_features, hp, progress=neural_progress)
     return StarsModels(mf, metadata, neighbours, neural, popularity)
