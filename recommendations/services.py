@@ -28,7 +28,8 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
 
     First a quick holdout check (10% of the ratings of users with at least 5, fitted on the
     rest) records nDCG@10 of the model and of popularity in ``metrics``; then the model is
-    fitted on everything, pickled to RECOMMENDER_ARTIFACT_DIR in the default storage.
+    fitted on everything (``metrics`` also records the neural model's training seconds),
+    pickled to RECOMMENDER_ARTIFACT_DIR in the default storage.
     """
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     version = ModelVersion.objects.create(status=ModelVersion.Status.TRAINING, hyperparameters=hp)
@@ -40,6 +41,8 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
         neural_bar = (lambda it: tqdm(it, desc="neural taste epochs", leave=False)) if progress else None
         recommender = fit_recommender(data, hp, progress=bar, neural_progress=neural_bar)
         recommender.version_id = version.pk
+        if recommender.neural is not None:
+            metrics["neural_train_seconds"] = round(recommender.neural.train_seconds, 1)
         recommender.metrics = metrics
         buffer = io.BytesIO()
         pickle.dump(recommender, buffer, protocol=pickle.HIGHEST_PROTOCOL)
