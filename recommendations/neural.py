@@ -23,7 +23,8 @@ Training (``fit_neural``): each step takes a batch of users, keeps a random shar
 user's ratings as the history the user tower reads and predicts the others: a softmax over the
 catalogue for which films they rated (sampled negatives when the catalogue is large), each
 target weighted like engine.interaction_weights, and a squared error on their stars
-(mean + user bias + item bias + rating vectors). Seeded; the thread count is a parameter.
+(mean + user bias + item bias + rating vectors). Films nobody rated stay out of the softmax.
+Seeded, on one thread by default (neural_threads), so a seed gives one model.
 
 Export: item vectors are computed once and stored with the user tower's weights as numpy
 arrays in a ``NeuralTaste``; serving never imports torch. Scoring is one matrix product.
@@ -50,6 +51,9 @@ NEURAL_HYPERPARAMETERS = {
     "neural_rating_weight": 1.0,  # rating loss relative to the ranking loss
     "neural_full_softmax_max": 20000,  # above this many films, sample negatives
     "neural_negatives": 4096,
+    # Small matrices gain little from more threads, and on a busy machine extra threads mostly
+    # wait for each other; one thread also makes a seed give one model.
+    "neural_threads": 1,
 }
 
 MEAN_SHRINK = 2.0  # a user's mean is shrunk towards the global mean by this many pseudo-ratings
@@ -280,7 +284,7 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
     torch.manual_seed(hp.get("seed", 42))
     rng = np.random.default_rng(hp.get("seed", 42))
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(max(int(hp.get("threads", 1)), 1))
+    torch.set_num_threads(max(int(hp["neural_threads"]), 1))
     try:
         users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
         scores = np.asarray(scores, np.float32)
@@ -296,6 +300,10 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
         feature_ids, feature_offsets, n_features = _item_feature_lists(item_features)
         popularity = np.bincount(items, minlength=n_items)
         warm = torch.from_numpy((popularity > 0).astype(np.float32))
+        # Films nobody rated are never a target: as negatives they would only teach the towers
+        # that a film known by its metadata alone is never watched. They stay out of the softmax.
+        warm_items = np.flatnonzero(popularity > 0)
+        unrated_penalty = torch.where(warm > 0, 0.0, -1e9)
         n_dense = 2 * genres.shape[1] + 2 + len(vocab)
         net = _build_network(n_items, n_features, n_dense, hp)
         optimiser = torch.optim.AdamW(net.parameters(), lr=hp["neural_learning_rate"], weight_decay=hp["neural_weight_decay"])
@@ -319,7 +327,8 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
                 v_rank, v_rate, b_rank, b_rate = net.items(feature_ids_t, feature_offsets_t, keep_ids)
                 tu, ti = torch.from_numpy(t_user), torch.from_numpy(t_items)
                 if sampled:
-                    candidates = np.unique(np.concatenate([t_items, rng.integers(0, n_items, hp["neural_negatives"])]))
+                    negatives = warm_items[rng.integers(0, len(warm_items), hp["neural_negatives"])]
+                    candidates = np.unique(np.concatenate([t_items, negatives]))
                     column = np.full(n_items, -1, np.int64)
                     column[candidates] = np.arange(len(candidates))
                     cand = torch.from_numpy(candidates)
@@ -330,7 +339,7 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
                     seen = h_cols >= 0
                     mask_rows, mask_cols = torch.from_numpy(h_user[seen]), torch.from_numpy(h_cols[seen])
                 else:
-                    logits = u_rank @ v_rank.T + b_rank
+                    logits = u_rank @ v_rank.T + b_rank + unrated_penalty
                     t_cols = ti
                     mask_rows = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(np.r_[offsets, len(h_items)])))
                     mask_cols = torch.from_numpy(h_items)
