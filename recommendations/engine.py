@@ -310,14 +310,22 @@ class NeighbourStars:
         r = sp.csr_matrix((residual, (u, j)), shape=shape)
         seen = sp.csr_matrix((np.ones(len(u), np.float32), (u, j)), shape=shape)
         squares = sp.csr_matrix((residual ** 2, (u, j)), shape=shape)
-        numerator = (r.T @ r).toarray()
-        common = (seen.T @ seen).toarray()
+        # float32 and in place: five films x films arrays at most (4000 films: 64 MB each).
+        similarity = (r.T @ r).toarray()  # Σ r_ui r_uj over users who rated both
         energy = (squares.T @ seen).toarray()  # [i, j]: Σ r_ui² over users who rated both
-        denominator = np.sqrt(energy * energy.T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pearson = np.where(denominator > 0, numerator / denominator, 0.0)
-        support = np.maximum(common - 1, 0)
-        similarity = (pearson * support / (support + shrink)).astype(np.float16)
+        energy *= energy.T
+        np.sqrt(energy, out=energy)
+        np.divide(similarity, energy, out=similarity, where=energy > 0)
+        similarity[energy <= 0] = 0.0
+        del energy
+        support = (seen.T @ seen).toarray()  # users who rated both
+        support -= 1
+        np.maximum(support, 0, out=support)
+        similarity *= support
+        support += shrink
+        similarity /= support
+        del support
+        similarity = similarity.astype(np.float16)
         np.fill_diagonal(similarity, 0)
         return cls(mean, bi, kept, position, similarity, reg_user, k)
 
