@@ -14,10 +14,19 @@ How stars become training signal (one rule for the site and the evaluation):
 Models: LightFM (WARP) hybrid with identity + metadata features (serves cold users and cold
 movies, supplies item embeddings for explanations and similar movies), EASE (closed form
 item-item on which films were rated, gently weighted by stars: a strong partner on warm
-items), a metadata taste model (films nobody has rated yet), and a biased matrix
-factorisation fitted by ALS on the explicit stars for the predicted rating. The served score
-blends per-user standardised LightFM and EASE scores; on films nobody has rated, the LightFM
-part is itself a mix of LightFM and the metadata taste model.
+items), a metadata taste model (films nobody has rated yet), and the neural taste model
+(recommendations.neural: PyTorch two towers whose user tower reads the user's ratings, exported
+to numpy). The served score blends per-user standardised LightFM and EASE scores, then the
+neural one (weight blend_neural); on films nobody has rated, the LightFM part is itself a mix of
+LightFM and the metadata taste model. All blend weights are chosen on validation splits by
+``evaluate``.
+
+Predicted stars blend three models, each read from the user's current ratings (a new rating
+counts at once, no refit): a biased matrix factorisation fitted by ALS (folded in by one small
+least-squares solve), an item-item neighbourhood on baseline residuals (NeighbourStars:
+what the user thought of the most similar films they rated, which gives strong per-user
+contrast: films like the ones they rated 1 star are predicted low) and the neural model's
+rating head; weights (stars_blend) by non-negative least squares on validation.
 """
 from __future__ import annotations
 
@@ -250,6 +259,103 @@ def fit_stars_model(users, items, scores, n_users, n_items, *, factors=16, reg=8
         solve_side(by_user, p, bu, q, bi, n_users)
         solve_side(by_item_csr, q, bi, p, bu, n_items)
     return StarsModel(mean, bu.astype(np.float32), bi.astype(np.float32), p.astype(np.float32), q.astype(np.float32), reg)
+
+
+def fit_baselines(users, items, scores, n_users, n_items, *, reg_user=15.0, reg_item=10.0, iterations=10):
+    """(mean, user bias, item bias) of r ≈ μ + b_u + b_i, each side a ridge solve in turn."""
+    mean = float(scores.mean()) if len(scores) else 3.5
+    user_count = np.bincount(users, minlength=n_users)
+    item_count = np.bincount(items, minlength=n_items)
+    bu, bi = np.zeros(n_users), np.zeros(n_items)
+    for _ in range(iterations):
+        bi = np.bincount(items, weights=scores - mean - bu[users], minlength=n_items) / (reg_item + item_count)
+        bu = np.bincount(users, weights=scores - mean - bi[items], minlength=n_users) / (reg_user + user_count)
+    return mean, bu.astype(np.float32), bi.astype(np.float32)
+
+
+@dataclass
+class NeighbourStars:
+    """Item-item neighbourhood on baseline residuals (Koren 2008's KNNBaseline), for stars.
+
+    prediction(u, i) = μ + b_u + b_i + Σ_j s_ij (r_uj − μ − b_u − b_j) / Σ_j s_ij over the ``k``
+    films j the user rated that are most similar to i (positive similarity only). s_ij is the
+    Pearson correlation of the two films' residuals over the users who rated both, shrunk by
+    n_ij / (n_ij + shrink). The user's bias comes from their current ratings (a shrunk mean
+    residual), so a new rating counts at once. Similarities are kept for the ``max_items`` most
+    rated films (float16, dense): rarer films get the baseline alone.
+    """
+
+    mean: float
+    item_bias: np.ndarray
+    items: np.ndarray  # film indices with a similarity row
+    position: np.ndarray  # per film: row in similarity, or -1
+    similarity: np.ndarray  # len(items)^2, float16
+    reg_user: float
+    k: int
+
+    @classmethod
+    def fit(cls, users, items, scores, n_users, n_items, *, shrink=100.0, k=40, max_items=4000, min_count=2,
+            reg_user=15.0, reg_item=10.0) -> NeighbourStars:
+        mean, bu, bi = fit_baselines(users, items, scores, n_users, n_items, reg_user=reg_user, reg_item=reg_item)
+        popularity = np.bincount(items, minlength=n_items)
+        kept = np.flatnonzero(popularity >= min_count)
+        if len(kept) > max_items:
+            kept = np.sort(kept[np.argsort(-popularity[kept], kind="stable")[:max_items]])
+        position = np.full(n_items, -1, np.int64)
+        position[kept] = np.arange(len(kept))
+        rows = position[items] >= 0
+        u, j = users[rows], position[items[rows]]
+        residual = (scores[rows] - mean - bu[u] - bi[items[rows]]).astype(np.float32)
+        shape = (n_users, len(kept))
+        r = sp.csr_matrix((residual, (u, j)), shape=shape)
+        seen = sp.csr_matrix((np.ones(len(u), np.float32), (u, j)), shape=shape)
+        squares = sp.csr_matrix((residual ** 2, (u, j)), shape=shape)
+        # float32 and in place: five films x films arrays at most (4000 films: 64 MB each).
+        similarity = (r.T @ r).toarray()  # Σ r_ui r_uj over users who rated both
+        energy = (squares.T @ seen).toarray()  # [i, j]: Σ r_ui² over users who rated both
+        energy *= energy.T
+        np.sqrt(energy, out=energy)
+        np.divide(similarity, energy, out=similarity, where=energy > 0)
+        similarity[energy <= 0] = 0.0
+        del energy
+        support = (seen.T @ seen).toarray()  # users who rated both
+        support -= 1
+        np.maximum(support, 0, out=support)
+        similarity *= support
+        support += shrink
+        similarity /= support
+        del support
+        similarity = similarity.astype(np.float16)
+        np.fill_diagonal(similarity, 0)
+        return cls(mean, bi, kept, position, similarity, reg_user, k)
+
+    def user_bias(self, items: np.ndarray, scores: np.ndarray) -> float:
+        if len(items) == 0:
+            return 0.0
+        return float(np.sum(scores - self.mean - self.item_bias[items]) / (self.reg_user + len(items)))
+
+    def predict(self, targets: np.ndarray, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Unclipped stars for the target films from the user's ratings (items, scores)."""
+        bias = self.user_bias(items, scores)
+        baseline = self.mean + bias + self.item_bias[targets]
+        rows, cols = self.position[targets], self.position[items]
+        usable = cols >= 0
+        if not usable.any() or not (rows >= 0).any():
+            return baseline
+        residual = (scores[usable] - self.mean - bias - self.item_bias[items[usable]]).astype(np.float32)
+        has_row = rows >= 0
+        sim = np.maximum(self.similarity[np.ix_(rows[has_row], cols[usable])].astype(np.float32), 0)
+        if sim.shape[1] > self.k:
+            nearest = np.argpartition(-sim, self.k - 1, axis=1)[:, : self.k]
+            sim = np.take_along_axis(sim, nearest, axis=1)
+            residual = residual[nearest]
+        else:
+            residual = np.broadcast_to(residual, sim.shape)
+        total = sim.sum(axis=1)
+        offset = np.where(total > 0, (sim * residual).sum(axis=1) / np.where(total > 0, total, 1), 0.0)
+        result = baseline.astype(np.float32).copy()
+        result[has_row] += offset
+        return result
 
 
 # --------------------------------------------------------------------------- LightFM

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from tqdm import tqdm
 
@@ -30,20 +31,22 @@ from recommendations import engine, rerank
 from recommendations.metrics import auc, beyond_accuracy, mae, ranking_metrics, rmse, user_ranking_metrics
 from recommendations.recommender import (
     DEFAULT_HYPERPARAMETERS,
+    STARS_PARTS,
     TrainingData,
     content_matrix,
     describe_items,
     fit_ease_block,
     fit_recommender,
+    fit_stars_models,
 )
 
 PROTOCOLS = ("msr", "temporal", "cold-items")
 K = 10
 MAX_K = 50
-# "blend" is the served model's scores before its last step (recommendations.rerank): today's
-# served list, kept in the table to show what calibration changes.
+# "blend" is the served model's scores before its last step (recommendations.rerank): the served
+# list without calibration, kept in the table to show what calibration changes.
 MODEL_NAMES = ("popularity", "item-knn", "user-knn", "mf-puresvd", "content", "ease", "lightfm-cf", "lightfm-hybrid",
-               "blend", "served")
+               "neural", "blend", "served")
 
 
 # ----------------------------------------------------------------------------- data
@@ -106,16 +109,11 @@ def metadata_by_movie(movies, paths) -> dict:
 
 
 def _rank_split(groups: np.ndarray, order_key: np.ndarray, train_share: float) -> np.ndarray:
-    """True for train rows: rank within group (by order_key) / group size <= train_share."""
-    order = np.lexsort((order_key, groups))
-    sorted_groups = groups[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
-    counts = np.diff(np.r_[starts, len(order)])
-    position = np.arange(len(order)) - np.repeat(starts, counts)
-    rank = (position + 1) / np.repeat(counts, counts)
-    train = np.zeros(len(order), bool)
-    train[order] = rank <= train_share
-    return train
+    """True for train rows: rank within group (by order_key, ties in row order) / group size <= train_share."""
+    frame = pd.DataFrame({"group": groups, "key": order_key})
+    by_group = frame.groupby("group")["key"]
+    rank = by_group.rank(method="first") / by_group.transform("size")
+    return (rank <= train_share).to_numpy()
 
 
 def split(data: TrainingData, protocol: str, seed: int = 42) -> np.ndarray:
@@ -125,7 +123,7 @@ def split(data: TrainingData, protocol: str, seed: int = 42) -> np.ndarray:
         random = np.random.rand(len(data.users))
         return _rank_split(data.item_keys[data.items], random, 0.75)
     if protocol == "temporal":
-        return _rank_split(data.users, data.timestamps + np.arange(len(data.users)) * 1e-9, 0.8)
+        return _rank_split(data.users, data.timestamps, 0.8)
     if protocol == "cold-items":
         rated = np.unique(data.items)
         rng = np.random.RandomState(seed)
@@ -199,11 +197,16 @@ class Scorers:
 
         t = time.perf_counter()
         bar = (lambda it: tqdm(it, desc="LightFM hybrid epochs", leave=False)) if progress else None
-        self.model = fit_recommender(train, hp, progress=bar)
+        neural_bar = (lambda it: tqdm(it, desc="neural taste epochs", leave=False)) if progress else None
+        self.model = fit_recommender(train, hp, progress=bar, neural_progress=neural_bar)
         self.timings["served"] = time.perf_counter() - t
         self.timings["lightfm-hybrid"] = self.timings["served"]  # fitted inside the served model
         self.timings["ease"] = self.timings["served"]
+        self.timings["neural"] = self.model.neural.train_seconds if self.model.neural is not None else 0.0
         self.stars = _stars(train)
+
+    def user_features(self, u):
+        return self.train.user_features[u] if u < len(self.train.user_features) else ()
 
     def user_ratings(self, u):
         start, end = self.stars.indptr[u], self.stars.indptr[u + 1]
@@ -230,8 +233,10 @@ class Scorers:
             return self.cf_items @ self.cf_users[u] + self.cf_bias
         if name == "lightfm-hybrid":
             return m.lightfm_scores(m.user_vectors[u])
+        if name == "neural":
+            return m.neural_scores(items, scores, self.user_features(u))
         if name in ("served", "blend"):  # served is re-ranked in rank_all (served_top)
-            return m.blended_scores(m.user_vectors[u], items, scores)
+            return m.blended_scores(m.user_vectors[u], items, scores, self.user_features(u))
         raise KeyError(name)
 
 
@@ -286,49 +291,57 @@ def relevant_sets(test: TrainingData, protocol: str) -> dict:
 VALIDATION_SEEDS = (43, 44, 45)
 
 
+NEURAL_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5)
+
+
 def tune(train: TrainingData, protocol: str, hp: dict, progress: bool) -> dict:
-    """Pick blend weights (and EASE λ) on validation splits of the training part (mean nDCG@10)."""
-    grid_lambda = [hp["ease_lambda"]] if protocol == "cold-items" else [200.0, 500.0, 1000.0]
-    weights = [0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8] if protocol != "cold-items" else [0.0, 0.1, 0.2, 0.3, 0.5, 0.7]
-    results: dict[tuple[float, float], list[float]] = {}
+    """Pick blend weights (and EASE λ) on validation splits of the training part (mean nDCG@10):
+    the LightFM/EASE mix (cold-items: the metadata weight on films nobody rated) and the share of
+    the neural taste model, on one grid."""
+    cold = protocol == "cold-items"
+    grid_lambda = [hp["ease_lambda"]] if cold else [200.0, 500.0, 1000.0]
+    weights = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7] if cold else [0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8]
+    neural_weights = NEURAL_WEIGHTS if hp["neural_epochs"] > 0 else (0.0,)
+    results: dict[tuple[float, float, float], list[float]] = {}
     for seed in VALIDATION_SEEDS:
         mask = split(train, protocol, seed=seed)
         inner, valid = train.subset(mask), train.subset(~mask)
         rel = relevant_sets(valid, protocol)
-        candidates = np.unique(valid.items) if protocol == "cold-items" else None
+        candidates = np.unique(valid.items) if cold else None
         model = fit_recommender(inner, hp)
         matrix = engine.ease_matrix(inner.users, inner.items, inner.scores, inner.n_users, inner.n_items)
         x, stars_rows = _binary(inner), _stars(inner)
+        users = [u for u in rel if cold or x[u].nnz > 0]
         for lam in grid_lambda:
             if lam != model.hyperparameters["ease_lambda"]:
                 model.ease_items, model.ease_position, model.ease_weights = fit_ease_block(
                     matrix, model.popularity, {**hp, "ease_lambda": lam})
                 model.hyperparameters["ease_lambda"] = lam
-            for w in weights:
-                if protocol == "cold-items":
-                    model.hyperparameters["cold_metadata_weight"] = w
-                else:
-                    model.blend_lightfm = w
-                recs = {}
-                for u in rel:
-                    if x[u].nnz == 0 and protocol != "cold-items":
-                        continue
-                    items = stars_rows[u].indices.astype(np.int64)
-                    stars = stars_rows[u].data.astype(np.float32)
-                    s = model.blended_scores(model.user_vectors[u], items, stars).astype(np.float64)
+            recs: dict[tuple[float, float], dict] = {(w, wn): {} for w in weights for wn in neural_weights}
+            for u in users:
+                items = stars_rows[u].indices.astype(np.int64)
+                stars = stars_rows[u].data.astype(np.float32)
+                features = inner.user_features[u] if u < len(inner.user_features) else ()
+                parts = model.score_parts(model.user_vectors[u], items, stars, features)
+                for w, wn in recs:
+                    s = model.combine(parts, blend_lightfm=model.blend_lightfm if cold else w,
+                                      cold_metadata_weight=w if cold else hp["cold_metadata_weight"],
+                                      blend_neural=wn).astype(np.float64)
                     if candidates is not None:
                         allowed = np.full(len(s), -np.inf)
                         allowed[candidates] = s[candidates]
                         s = allowed
                     s[items] = -np.inf
-                    recs[u] = engine.top_k(s, K).tolist()
-                value = ranking_metrics(recs, rel, K)[f"ndcg@{K}"]
-                results.setdefault((lam, w), []).append(value)
+                    recs[w, wn][u] = engine.top_k(s, K).tolist()
+            for (w, wn), lists in recs.items():
+                value = ranking_metrics(lists, rel, K)[f"ndcg@{K}"]
+                results.setdefault((lam, w, wn), []).append(value)
                 if progress:
-                    tqdm.write(f"  validation {protocol} (seed {seed}): ease_lambda={lam} weight={w} ndcg@10={value:.4f}")
-    (lam, w), _ = max(results.items(), key=lambda kv: np.mean(kv[1]))
-    chosen = {**hp, "ease_lambda": lam}
-    chosen["cold_metadata_weight" if protocol == "cold-items" else "blend_lightfm"] = w
+                    tqdm.write(f"  validation {protocol} (seed {seed}): ease_lambda={lam} weight={w} "
+                               f"neural={wn} ndcg@10={value:.4f}")
+    (lam, w, wn), _ = max(results.items(), key=lambda kv: np.mean(kv[1]))
+    chosen = {**hp, "ease_lambda": lam, "blend_neural": wn}
+    chosen["cold_metadata_weight" if cold else "blend_lightfm"] = w
     return chosen
 
 
@@ -338,20 +351,57 @@ def _stars(data: TrainingData) -> sp.csr_matrix:
     return m
 
 
+STARS_VALIDATION_SHARE = 0.1
+
+
+def stars_part_predictions(train: TrainingData, test: TrainingData, hp: dict) -> np.ndarray:
+    """len(test) x 3 predictions of each stars model (recommender.StarsModels) fitted on ``train``,
+    every user read from their ratings in ``train``, as serving reads them."""
+    models = fit_stars_models(train, hp)
+    rows = _stars(train)
+    result = np.zeros((len(test.users), len(STARS_PARTS)))
+    order = np.argsort(test.users, kind="stable")
+    starts = np.searchsorted(test.users[order], np.arange(test.n_users + 1))
+    for u in np.unique(test.users).tolist():
+        chosen = order[starts[u]:starts[u + 1]]
+        features = train.user_features[u] if u < len(train.user_features) else ()
+        result[chosen] = models.parts(test.items[chosen], rows[u].indices, rows[u].data, features)
+    return result
+
+
+def stars_blend_weights(parts: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Non-negative least-squares weights of the stars models' columns."""
+    from scipy.optimize import nnls
+
+    weights, _ = nnls(parts, truth.astype(np.float64))
+    return weights
+
+
 def stars_cross_validation(data: TrainingData, hp: dict, folds: int = 5, progress: bool = True) -> dict:
-    """RMSE/MAE of the predicted-stars model (biased MF by ALS) under k-fold CV (seed 42)."""
+    """RMSE/MAE of predicted stars under k-fold CV (seed 42): each model alone and the served
+    blend, whose weights are chosen in each fold on a validation split of its training folds
+    (STARS_VALIDATION_SHARE of them, models refitted without it), never on the test fold."""
     rng = np.random.RandomState(42)
     fold_of = rng.permutation(len(data.users)) % folds
-    rmses, maes = [], []
+    rows = []
     for f in tqdm(range(folds), desc="stars 5-fold CV", disable=not progress, leave=False):
-        tr, te = fold_of != f, fold_of == f
-        model = engine.fit_stars_model(data.users[tr], data.items[tr], data.scores[tr].astype(np.float64), data.n_users,
-                                       data.n_items, factors=hp["stars_factors"], reg=hp["stars_reg"],
-                                       iterations=hp["stars_iterations"], seed=hp["seed"])
-        predicted = model.predict(data.users[te], data.items[te])
-        rmses.append(rmse(data.scores[te], predicted)), maes.append(mae(data.scores[te], predicted))
-    return {"rmse": float(np.mean(rmses)), "mae": float(np.mean(maes)), "folds": folds,
-            "model": f"biased MF by ALS ({hp['stars_factors']} factors, reg {hp['stars_reg']})"}
+        train, test = data.subset(fold_of != f), data.subset(fold_of == f)
+        inner = np.random.RandomState(43 + f).rand(len(train.users)) >= STARS_VALIDATION_SHARE
+        valid = train.subset(~inner)
+        weights = stars_blend_weights(stars_part_predictions(train.subset(inner), valid, hp), valid.scores)
+        parts = stars_part_predictions(train, test, hp)
+        predictions = {name: parts[:, k] for k, name in enumerate(STARS_PARTS)}
+        predictions["served"] = np.clip(parts @ weights, 0.5, 5.0)
+        for name, predicted in predictions.items():
+            rows.append({"fold": f, "model": name, "rmse": rmse(test.scores, predicted), "mae": mae(test.scores, predicted)})
+        rows.append({"fold": f, "model": "weights", **dict(zip(STARS_PARTS, weights.tolist()))})
+    frame = pd.DataFrame(rows)
+    scores = frame[frame.model != "weights"].groupby("model")[["rmse", "mae"]].mean()
+    weights = frame[frame.model == "weights"][list(STARS_PARTS)]
+    return {"rmse": float(scores.loc["served", "rmse"]), "mae": float(scores.loc["served", "mae"]), "folds": folds,
+            "model": "served blend of " + ", ".join(STARS_PARTS) + " (weights per fold by NNLS on validation)",
+            "models": {name: {"rmse": float(r.rmse), "mae": float(r.mae)} for name, r in scores.iterrows()},
+            "weights": weights.mean().round(4).to_dict(), "weights_by_fold": weights.round(4).values.tolist()}
 
 
 # ----------------------------------------------------------------------------- re-ranking, beyond accuracy
@@ -591,26 +641,38 @@ def ndcg_by_activity(top: dict, rel: dict, activity: np.ndarray) -> dict:
     return result
 
 
-def write_report(result: dict, out: Path) -> None:
+def results_table(result: dict) -> pd.DataFrame:
+    """One row per model (best nDCG@10 first) with the report's columns."""
     cold = result["protocol"] == "cold-items"
     cols = ["ndcg@10", "precision@10", "recall@10", "map", "coverage", "train_seconds"] + (["auc"] if cold else [])
+    frame = pd.DataFrame.from_dict(result["models"], orient="index")[cols].sort_values("ndcg@10", ascending=False)
+    frame.index = [f"**{name}**" if name == result["served"] else name for name in frame.index]
+    frame.index.name = "model"
+    return frame
+
+
+def write_report(result: dict, out: Path) -> None:
+    table = results_table(result)
+    markdown = table.drop(columns="train_seconds").to_markdown(floatfmt=".4f", missingval="—")
+    seconds = table["train_seconds"].map(lambda v: f"{v:.1f}")
     lines = [f"# Evaluation: protocol `{result['protocol']}` on `{result['dataset']}`", "",
              f"Ratings {result['sizes']['ratings']} (train {result['sizes']['train']}, test {result['sizes']['test']}), "
              f"users {result['sizes']['users']}, movies {result['sizes']['items']}; k = {result['k']}.",
              "Movie metadata: " + (", ".join(f"`{p}`" for p in result["metadata"]) or "the release's own (genres, tags, year)")
-             + ".", "",
-             "| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    ranked = sorted(result["models"].items(), key=lambda kv: -kv[1]["ndcg@10"])
-    for name, m in ranked:
-        cells = [("—" if m.get(c) is None else f"{m[c]:.4f}" if c != "train_seconds" else f"{m[c]:.1f}") for c in cols]
-        label = f"**{name}**" if name == result["served"] else name
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+             + ".", "", markdown, "",
+             "Training seconds: " + ", ".join(f"{name} {value}" for name, value in seconds.items()) + "."]
     if "predicted_stars" in result:
         ps = result["predicted_stars"]
-        lines += ["", f"Predicted stars ({ps['model']}), {ps['folds']}-fold CV: RMSE {ps['rmse']:.4f}, MAE {ps['mae']:.4f}."]
+        stars = pd.DataFrame.from_dict(ps["models"], orient="index").sort_values("rmse")
+        stars.index.name = "stars model"
+        lines += ["", f"Predicted stars, {ps['folds']}-fold CV ({ps['model']}): RMSE {ps['rmse']:.4f}, MAE {ps['mae']:.4f}.",
+                  "", stars.to_markdown(floatfmt=".4f"), "",
+                  "Mean blend weights: " + ", ".join(f"{k} {v}" for k, v in ps["weights"].items()) + "."]
     lines += ["", "Chosen on the validation split: " + ", ".join(
-        f"{k}={result['hyperparameters'][k]}" for k in ("ease_lambda", "blend_lightfm", "cold_metadata_weight")), "",
-        "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png."]
+        f"{k}={result['hyperparameters'][k]}" for k in ("ease_lambda", "blend_lightfm", "cold_metadata_weight",
+                                                         "blend_neural")), "",
+        "Plots: precision_recall.png (k = 1..50), ndcg_by_activity.png"
+        + (", stars_rmse.png." if "predicted_stars" in result else ".")]
     lines += beyond_accuracy_report(result)
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
@@ -641,3 +703,11 @@ def write_plots(result: dict, out: Path) -> None:
     ax.set_title(f"nDCG@10 by user activity ({result['protocol']})")
     ax.legend(fontsize=7)
     fig.tight_layout(), fig.savefig(out / "ndcg_by_activity.png", dpi=110), plt.close(fig)
+
+    if "predicted_stars" in result:
+        stars = pd.DataFrame.from_dict(result["predicted_stars"]["models"], orient="index").sort_values("rmse")
+        ax = stars.plot.barh(figsize=(7, 3.5), title=f"Predicted stars, {result['predicted_stars']['folds']}-fold CV "
+                                                     "(lower is better)")
+        ax.invert_yaxis()
+        ax.set_xlabel("stars")
+        ax.figure.tight_layout(), ax.figure.savefig(out / "stars_rmse.png", dpi=110), plt.close(ax.figure)

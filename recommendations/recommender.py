@@ -2,7 +2,9 @@
 
 Fitted from a TrainingData (arrays; see recommendations.dataset for the ORM side and
 recommendations.evaluation for MovieLens files), pickled whole into the default storage.
-Serving only does matrix products over the precomputed representations.
+Serving only does matrix products over the precomputed representations and small numpy
+computations from the user's current ratings (fold-in, EASE, the neural user tower, the
+neighbourhood); it never imports torch (recommendations.neural trains with it, then exports).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations import engine
+from recommendations.neural import NEURAL_HYPERPARAMETERS, NeuralTaste, fit_neural
 
 DEFAULT_HYPERPARAMETERS = {
     "components": 64,
@@ -32,6 +35,17 @@ DEFAULT_HYPERPARAMETERS = {
     "stars_factors": 16,
     "stars_reg": 8.0,
     "stars_iterations": 8,
+    "neighbour_shrink": 100.0,
+    "neighbour_k": 40,
+    "neighbour_max_items": 4000,
+    # Share of the neural taste model in the served ranking: what validation chose under msr on
+    # ml-latest-small and ml-100k (temporal and cold-items chose 0, at a cost of 0.0003 there).
+    "blend_neural": 0.2,
+    # Predicted stars: weights of (biased MF, item neighbourhood, neural rating head), each
+    # clipped to 0.5-5 first: the mean of the weights `evaluate` chose on validation in the
+    # five folds of ml-latest-small.
+    "stars_blend": [0.22, 0.40, 0.37],
+    **NEURAL_HYPERPARAMETERS,
     "seed": 42,
     "threads": 2,  # LightFM's; 1 makes a fit repeatable for a given seed
 }
@@ -135,6 +149,8 @@ class Recommender:
     # content
     tfidf: sp.csr_matrix
     metadata: engine.MetadataTaste | None = None
+    neighbours: engine.NeighbourStars | None = None
+    neural: NeuralTaste | None = None
     metrics: dict = field(default_factory=dict)
     version_id: int | None = None
 
@@ -213,44 +229,74 @@ class Recommender:
         profile = self.tfidf[items].T @ weights.astype(np.float32)
         return np.asarray(self.tfidf @ profile).ravel()
 
-    def blended_scores(self, vector, items, scores) -> np.ndarray:
+    def neural_scores(self, items: np.ndarray, scores: np.ndarray, user_features=()) -> np.ndarray:
+        """The neural taste model's ranking score of every film (zeros without the model)."""
+        if self.neural is None:
+            return np.zeros(self.n_items, np.float32)
+        return self.neural.ranking_scores(items, scores, user_features)
+
+    def score_parts(self, vector, items, scores, user_features=()) -> dict:
+        """Per-user standardised scores of each part of the served blend (see blended_scores):
+        ``lightfm`` always; ``taste`` (metadata, only when some film has no rating), ``ease`` and
+        ``neural`` when they have something to say."""
+        parts = {"lightfm": engine.standardise(self.lightfm_scores(vector))}
+        if (self.popularity == 0).any() and len(items) and self.metadata is not None:
+            # Standardised over the whole catalogue, so a lone new film is placed against the
+            # warm ones by how well its metadata fits this user.
+            parts["taste"] = engine.standardise(self.metadata_scores(items, scores))
+        if len(items) and len(self.ease_items):
+            # Films outside EASE's vocabulary (unrated or rare) have no co-occurrence evidence:
+            # their raw EASE score of 0 is standardised like the others. On MovieLens splits such
+            # films are rarely what users pick next (treating it as neutral cost 0.01 nDCG@10 under msr).
+            parts["ease"] = engine.standardise(self.ease_scores(items, scores), self.ease_position >= 0)
+        if self.neural is not None:
+            parts["neural"] = engine.standardise(self.neural_scores(items, scores, user_features))
+        return parts
+
+    def combine(self, parts: dict, *, blend_lightfm: float, cold_metadata_weight: float, blend_neural: float) -> np.ndarray:
+        """The served score from score_parts with the given weights."""
+        lfm = parts["lightfm"]
+        if "taste" in parts and cold_metadata_weight > 0:
+            lfm = np.where(self.popularity == 0, (1 - cold_metadata_weight) * lfm + cold_metadata_weight * parts["taste"], lfm)
+        served = lfm
+        if "ease" in parts and blend_lightfm < 1:
+            served = blend_lightfm * lfm + (1 - blend_lightfm) * parts["ease"]
+        if "neural" in parts and blend_neural > 0:
+            served = (1 - blend_neural) * served + blend_neural * parts["neural"]
+        return served
+
+    def blended_scores(self, vector, items, scores, user_features=()) -> np.ndarray:
         """Served score per catalogue item (higher is better).
 
         Warm films: per-user z-scores of LightFM and EASE, mixed with weight blend_lightfm.
         Films nobody has rated yet, about which EASE knows nothing: LightFM (which sees their
-        features) mixed with the metadata taste model, weight cold_metadata_weight.
+        features) mixed with the metadata taste model, weight cold_metadata_weight. Then the
+        neural taste model's z-score joins with weight blend_neural (its user vector comes from
+        the ratings given here, so it is always current). ``user_features``: the user's
+        demographic feature names, if known (the neural model also works without them).
         """
-        lfm = engine.standardise(self.lightfm_scores(vector))
-        cold = self.popularity == 0
-        w = self.hyperparameters.get("cold_metadata_weight", 0)
-        if cold.any() and len(items) and w > 0 and self.metadata is not None:
-            # Standardised over the whole catalogue, so a lone new film is placed against the
-            # warm ones by how well its metadata fits this user.
-            taste = engine.standardise(self.metadata_scores(items, scores))
-            lfm = np.where(cold, (1 - w) * lfm + w * taste, lfm)
-        if len(items) == 0 or len(self.ease_items) == 0 or self.blend_lightfm >= 1:
-            return lfm
-        in_ease = self.ease_position >= 0
-        # Films outside EASE's vocabulary (unrated or rare) have no co-occurrence evidence: their
-        # raw EASE score of 0 is standardised like the others. On MovieLens splits such films
-        # are rarely what users pick next (treating it as neutral cost 0.01 nDCG@10 under msr).
-        ease = engine.standardise(self.ease_scores(items, scores), in_ease)
-        return self.blend_lightfm * lfm + (1 - self.blend_lightfm) * ease
+        hp = self.hyperparameters
+        return self.combine(self.score_parts(vector, items, scores, user_features), blend_lightfm=self.blend_lightfm,
+                            cold_metadata_weight=hp.get("cold_metadata_weight", 0), blend_neural=hp.get("blend_neural", 0))
 
-    def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray) -> np.ndarray:
-        """Stars the user would give each of ``items`` (rated_* are the user's current ratings)."""
+    def stars_parts(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray,
+                    user_features=()) -> np.ndarray:
+        """len(items) x 3 predictions of each stars model (see StarsModels.parts)."""
         index = self.user_index.get(user_key)
+        trained = None
         if index is not None and len(rated_items) == 0:
-            bias, factors = self.stars.user_bias[index], self.stars.user_factors[index]
-        else:
-            bias, factors = self.stars.fold_in(rated_items, rated_scores)
-        raw = self.stars.mean + bias + self.stars.item_bias[items] + self.stars.item_factors[items] @ factors
-        cold = self.popularity[items] == 0
-        if cold.any() and len(rated_items) and self.metadata is not None:
-            # Nobody has rated these yet: the user's own average plus what the metadata predicts.
-            taste = self.metadata_scores(rated_items, rated_scores)[items]
-            raw = np.where(cold, float(rated_scores.mean()) + taste, raw)
-        return np.clip(raw, 0.5, 5.0)
+            trained = (self.stars.user_bias[index], self.stars.user_factors[index])
+        models = StarsModels(self.stars, self.metadata, self.neighbours, self.neural, self.popularity)
+        return models.parts(items, rated_items, rated_scores, user_features, trained=trained)
+
+    def predicted_stars(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray,
+                        user_features=()) -> np.ndarray:
+        """Stars the user would give each of ``items`` (rated_* are the user's current ratings):
+        the stars_blend weighting of stars_parts."""
+        weights = np.asarray(self.hyperparameters.get("stars_blend", (1.0, 0.0, 0.0)), np.float64)
+        parts = self.stars_parts(user_key, np.asarray(items, np.int64), np.asarray(rated_items, np.int64),
+                                 np.asarray(rated_scores, np.float32), user_features)
+        return np.clip(parts @ weights, 0.5, 5.0)
 
     # ----------------------------------------------------------------- item side
 
@@ -296,11 +342,72 @@ class Recommender:
         return best, best_scores
 
 
+STARS_PARTS = ("mf", "neighbours", "neural")
+
+
+@dataclass
+class StarsModels:
+    """The models predicted stars come from; predicted_stars weighs their columns by stars_blend."""
+
+    mf: engine.StarsModel
+    metadata: engine.MetadataTaste | None
+    neighbours: engine.NeighbourStars | None
+    neural: NeuralTaste | None
+    popularity: np.ndarray
+
+    def parts(self, items, rated_items, rated_scores, user_features=(), *, trained=None) -> np.ndarray:
+        """len(items) x 3 stars (clipped to 0.5-5) from the user's current ratings: biased MF
+        (folded in; ``trained`` (bias, factors) instead for a known user with no ratings left),
+        item neighbourhood, neural rating head. A missing model repeats the MF column. Films
+        nobody has rated: the MF column is the user's mean plus what the metadata predicts."""
+        items = np.asarray(items, np.int64)
+        rated_items, rated_scores = np.asarray(rated_items, np.int64), np.asarray(rated_scores, np.float32)
+        mf_model = self.mf
+        bias, factors = trained if trained is not None else mf_model.fold_in(rated_items, rated_scores)
+        mf = mf_model.mean + bias + mf_model.item_bias[items] + mf_model.item_factors[items] @ factors
+        cold = self.popularity[items] == 0
+        if cold.any() and len(rated_items) and self.metadata is not None:
+            taste = self.metadata.scores(rated_items, rated_scores - float(rated_scores.mean()))[items]
+            mf = np.where(cold, float(rated_scores.mean()) + taste, mf)
+        neighbours = mf if self.neighbours is None else self.neighbours.predict(items, rated_items, rated_scores)
+        neural = mf if self.neural is None else self.neural.predict_stars(items, rated_items, rated_scores, user_features)
+        return np.clip(np.stack([mf, neighbours, neural], axis=1), 0.5, 5.0)
+
+
+def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural_progress=None) -> StarsModels:
+    """Fit the stars models (no neural one with neural_epochs 0).
+
+    ranking_only: one ALS iteration and no neighbourhood (the metadata model still needs MF's
+    item biases; the rest only serves predicted stars)."""
+    popularity = np.bincount(data.items, minlength=data.n_items).astype(np.float32)
+    cold = popularity == 0
+    mf = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), data.n_users, data.n_items,
+                                factors=hp["stars_factors"], reg=hp["stars_reg"],
+                                iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
+    metadata = engine.MetadataTaste.fit(data.item_features, mf.item_bias, popularity,
+                                        alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
+    # A film nobody has rated gets the stars its metadata predicts instead of the average.
+    mf.item_bias = np.where(cold, metadata.quality, mf.item_bias).astype(np.float32)
+    neighbours = None
+    if not ranking_only:
+        neighbours = engine.NeighbourStars.fit(data.users, data.items, data.scores, data.n_users, data.n_items,
+                                               shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
+                                               max_items=hp["neighbour_max_items"])
+        neighbours.item_bias = np.where(cold, metadata.quality, neighbours.item_bias).astype(np.float32)
+    neural = None
+    if hp["neural_epochs"] > 0:
+        neural = fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
+                            data.item_genres, data.user_features, hp, progress=neural_progress)
+    return StarsModels(mf, metadata, neighbours, neural, popularity)
+
+
 def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None,
-                    ranking_only: bool = False) -> Recommender:
+                    neural_progress=None, ranking_only: bool = False) -> Recommender:
     """Fit every component on the data and return the servable recommender.
 
-    ranking_only skips the predicted-stars model and the TF-IDF (for quick holdout checks).
+    ranking_only skips the predicted-stars models and the TF-IDF (for quick holdout checks).
+    ``progress``/``neural_progress`` wrap the LightFM/neural epoch loops (tqdm);
+    ``neural_epochs`` 0 leaves the neural model out.
     """
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     n_users, n_items = data.n_users, data.n_items
@@ -335,13 +442,7 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     ease_matrix = engine.ease_matrix(data.users, data.items, data.scores, n_users, n_items)
     ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, popularity, hp)
 
-    stars = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), n_users, n_items,
-                                   factors=hp["stars_factors"], reg=hp["stars_reg"],
-                                   iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
-    metadata = engine.MetadataTaste.fit(data.item_features, stars.item_bias, popularity,
-                                        alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
-    # A film nobody has rated gets the stars its metadata predicts instead of the average.
-    stars.item_bias = np.where(cold, metadata.quality, stars.item_bias).astype(np.float32)
+    models = fit_stars_models(data, hp, ranking_only=ranking_only, neural_progress=neural_progress)
     tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
     people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
     return Recommender(
@@ -350,7 +451,8 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
         item_bias=item_bias.astype(np.float32), item_vectors=item_vectors.astype(np.float32),
         user_vectors=user_vectors.astype(np.float32), user_vocab=user_vocab, user_feature_vectors=user_feature_vectors,
         fold=fold, ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
-        blend_lightfm=hp["blend_lightfm"], stars=stars, tfidf=tfidf, metadata=metadata,
+        blend_lightfm=hp["blend_lightfm"], stars=models.mf, tfidf=tfidf, metadata=models.metadata,
+        neighbours=models.neighbours, neural=models.neural,
     )
 
 

@@ -114,12 +114,9 @@ class UserState:
 
 
 def user_feature_names_for(user, model, items, scores) -> list[str]:
-    """Demographics plus genre affinity from the user's own ratings (cold-start prior)."""
-    from recommendations.dataset import user_feature_names
-
-    names = user_feature_names(gender=getattr(user, "gender", "") or "", birth_year=getattr(user, "birth_year", None),
-                               occupation=getattr(user, "occupation", "") or "")
-    names += [f"likes:{g}" for g in GenrePreference.objects.filter(user_id=user.pk).values_list("genre__name", flat=True)]
+    """The LightFM prior's feature names: the profile features plus the genres the user's own
+    ratings favour (cold-start prior)."""
+    names = profile_features(user)
     if len(items):
         mean = float(scores.mean())
         liked = items[engine.is_positive(scores, mean)]
@@ -183,6 +180,17 @@ def picked_genre_names(user) -> list[str]:
     return list(GenrePreference.objects.filter(user_id=user.pk).values_list("genre__name", flat=True))
 
 
+def profile_features(user, picked: list[str] | None = None) -> list[str]:
+    """The user's feature names as the model was trained with them (demographics and the genres
+    picked at onboarding): what the neural user tower reads besides the ratings."""
+    from recommendations.dataset import user_feature_names
+
+    picked = picked_genre_names(user) if picked is None else picked
+    names = user_feature_names(gender=getattr(user, "gender", "") or "", birth_year=getattr(user, "birth_year", None),
+                               occupation=getattr(user, "occupation", "") or "")
+    return names + [f"likes:{g}" for g in picked]
+
+
 def _genre_vocabulary(model) -> dict[str, int]:
     return {g: j for j, g in enumerate(sorted(model.genre_masks))}
 
@@ -203,7 +211,8 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     state = load_user_state(user, model)
     picked = picked_genre_names(user)
     level = discovery_level(user) if discovery is None else discovery
-    scores = model.blended_scores(state.vector, state.items, state.scores).astype(np.float64)
+    features = profile_features(user, picked)
+    scores = model.blended_scores(state.vector, state.items, state.scores, features).astype(np.float64)
     allowed = np.ones(model.n_items, bool)
     allowed[state.items] = False
     allowed[state.hidden_items] = False
@@ -226,7 +235,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
             and int(model.item_keys[i]) not in state.hidden_ids][:n]
     if not best:
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
-    stars = model.predicted_stars(user.pk, np.array(best), state.items, state.scores)
+    stars = model.predicted_stars(user.pk, np.array(best), state.items, state.scores, features)
     explainer = Explainer(model, state, picked)
     reasons = explainer.explain_many(best)
     return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), reasons[i])
@@ -305,16 +314,9 @@ class Explainer:
 
 
 def predicted_rating(user, movie) -> float | None:
-    """Predicted stars (0.5–5) for the user and film, from the biased MF, folded in; None if unknown."""
-    model = current_model()
-    if model is None or movie.pk not in model.item_index:
-        return None
-    rated = dict(Rating.objects.filter(user_id=user.pk).values_list("movie_id", "score"))
-    pairs = [(model.item_index[m], s) for m, s in rated.items() if m in model.item_index]
-    items = np.array([p[0] for p in pairs], dtype=np.int64)
-    scores = np.array([p[1] for p in pairs], dtype=np.float32)
-    value = model.predicted_stars(user.pk, np.array([model.item_index[movie.pk]]), items, scores)[0]
-    return round(float(value), 1)
+    """Predicted stars (0.5–5) for the user and film from the served stars blend, with the user's
+    current ratings; None if unknown."""
+    return predicted_stars_map(user, [movie]).get(movie.pk)
 
 
 def similar_movies(movie, *, n: int = 12) -> list[Movie]:
@@ -445,7 +447,8 @@ def predicted_stars_map(user, movies) -> dict[int, float]:
     pairs = [(model.item_index[m], s) for m, s in rated if m in model.item_index]
     items = np.array([p[0] for p in pairs], dtype=np.int64)
     scores = np.array([p[1] for p in pairs], dtype=np.float32)
-    values = model.predicted_stars(user.pk, np.array([model.item_index[pk] for pk in known]), items, scores)
+    values = model.predicted_stars(user.pk, np.array([model.item_index[pk] for pk in known]), items, scores,
+                                   profile_features(user))
     return {pk: round(float(value), 1) for pk, value in zip(known, values)}
 
 

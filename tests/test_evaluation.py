@@ -54,7 +54,11 @@ def test_evaluate_writes_results_report_and_plots_for_every_model(release, tmp_p
         assert len(metrics["pr_curve"]) == 50
     if protocol == "cold-items":
         assert result["models"]["lightfm-hybrid"]["auc"] > result["models"]["popularity"]["auc"]
-    assert result["predicted_stars"]["rmse"] > 0
+    stars = result["predicted_stars"]
+    assert set(stars["models"]) == {"mf", "neighbours", "neural", "served"}
+    assert 0 < stars["rmse"] == stars["models"]["served"]["rmse"] < 1.5
+    assert len(stars["weights_by_fold"]) == 5 and all(w >= 0 for fold in stars["weights_by_fold"] for w in fold)
+    assert (out / "stars_rmse.png").stat().st_size > 1000
     for metrics in result["models"].values():
         assert metrics["calibration_kl"] >= 0 and 0 <= metrics["popularity_percentile"] <= 100
         assert 0 <= metrics["top1_share"] <= 1 and 0 <= metrics["intra_list_diversity"] <= 1 and metrics["novelty"] > 0
@@ -62,7 +66,8 @@ def test_evaluate_writes_results_report_and_plots_for_every_model(release, tmp_p
     dial = [result["discovery"][str(d)]["popularity_percentile"] for d in range(5)]
     assert dial[0] >= dial[2] >= dial[4], dial
     report = (out / "report.md").read_text()
-    assert all(f"| {name} |" in report or f"| **{name}** |" in report for name in MODEL_NAMES)
+    rows = {line.split("|")[1].strip() for line in report.splitlines() if line.startswith("|")}
+    assert {name if name != "served" else "**served**" for name in MODEL_NAMES} <= rows
     assert "calibration_kl" in report and "Discovery dial" in report
     assert (out / "precision_recall.png").stat().st_size > 1000
     assert (out / "ndcg_by_activity.png").stat().st_size > 1000

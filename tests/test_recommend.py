@@ -215,3 +215,36 @@ def test_a_film_nobody_has_rated_gets_predicted_stars_from_its_metadata(catalogu
     mean = lambda user: Rating.objects.filter(user=user).aggregate(m=Avg("score"))["m"]  # noqa: E731
     assert predicted_rating(horror_fan, newcomer_film) > mean(horror_fan) + 0.2
     assert predicted_rating(comedy_fan, newcomer_film) < mean(comedy_fan) - 0.2
+
+
+@pytest.mark.parametrize("joins", ["before the fit", "after the fit"])
+def test_predicted_stars_follow_a_users_likes_and_dislikes(settings, tmp_path, joins):
+    """A Western fan who gave three horror films 1 star is told far fewer stars for the other
+    horror films than for the westerns they have not seen, whether the model was fitted with
+    their ratings or they rated after it (fold-in, no refit)."""
+    from catalog.models import Movie
+    from recommendations.selectors import predicted_stars_map
+    from tests.pipeline_data import make_taste_catalogue
+
+    settings.MEDIA_ROOT = tmp_path
+    make_taste_catalogue()
+    westerns = list(Movie.objects.filter(genres__name="Western").order_by("pk"))
+    horror = list(Movie.objects.filter(genres__name="Horror").order_by("pk"))
+    fan = make_user()
+
+    def rate_as_fan():
+        for i, movie in enumerate(westerns[:9]):
+            rate(fan, movie, 5.0 if i % 2 else 4.5)
+        for movie in horror[:3]:
+            rate(fan, movie, 1.0)
+
+    if joins == "before the fit":
+        rate_as_fan()
+    fit_and_publish()
+    if joins == "after the fit":
+        rate_as_fan()
+    stars = predicted_stars_map(fan, westerns[9:] + horror[3:])
+    liked = [stars[m.pk] for m in westerns[9:]]
+    disliked = [stars[m.pk] for m in horror[3:]]
+    assert max(disliked) <= 3.5, (liked, disliked)
+    assert min(liked) - max(disliked) >= 1.0, (liked, disliked)
