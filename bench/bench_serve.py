@@ -10,6 +10,9 @@ a Lua script rotating through the users (and films, genres, queries), and the ta
 p50 and p99 with the ratio of req/s to `/healthz`'s. Then the signed-in rows again for the user
 with the most ratings near 2,000 and for one with few.
 
+BENCH_SERVE_CODE=<folder> serves another checkout's code (e.g. `git worktree add /tmp/before main`)
+against the same database and model: the "before" figures of a change, measured the same way.
+
 BENCH_SERVE_SCALE=RATINGS,MOVIES,USERS (e.g. 1000000,30000,20000) measures the same on a release
 written by `manage.py generate_ratings` (its own database movierec_serve_scale_<RATINGS>, reused
 too) instead of ml-latest-small.
@@ -45,6 +48,7 @@ WARMUP_SECONDS = float(os.environ.get("BENCH_SERVE_WARMUP", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_SERVE_CONNECTIONS", "8"))
 WORKERS = int(os.environ.get("BENCH_SERVE_WORKERS", "2"))
 USERS = 50
+CODE = Path(os.environ.get("BENCH_SERVE_CODE") or ROOT)
 REDIS_PORTS = range(6411, 6420)
 WEB_PORTS = range(8100, 8200)
 GENRES = ["drama", "comedy", "action", "thriller", "romance", "sci-fi", "adventure", "crime"]
@@ -207,7 +211,7 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def _wrk(url: str, script: Path, seconds: float) -> dict:
-    result = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+    result = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
                              "-s", str(script), url], capture_output=True, text=True)
     out = result.stdout
     if result.returncode:
@@ -290,8 +294,9 @@ def main() -> None:
         users = setup["users"]
         print(f"{len(users)} signed-in users ({min(u['ratings'] for u in users)}–{max(u['ratings'] for u in users)} "
               f"ratings), {setup['films']:,} films; gunicorn {WORKERS} workers, wrk {CONNECTIONS} connections, "
-              f"{SECONDS:g} s per endpoint after {WARMUP_SECONDS:g} s of warm-up", flush=True)
-        web = Gunicorn(env, free_port(WEB_PORTS), folder / "gunicorn.log", workers=WORKERS).start(timeout=180)
+              f"{SECONDS:g} s per endpoint after {WARMUP_SECONDS:g} s of warm-up; code from {CODE}", flush=True)
+        web = Gunicorn(env, free_port(WEB_PORTS), folder / "gunicorn.log", workers=WORKERS,
+                       root=CODE).start(timeout=180)
         plan = endpoints(setup, users)
         for name, requests in plan.items():
             if name != "floor: /healthz":
