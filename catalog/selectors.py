@@ -125,7 +125,8 @@ def movie_detail(movie_id: int) -> Movie:
 
 def movie_has_simulated_ratings(movie) -> bool:
     """Whether any of the movie's ratings come from simulated demo users."""
-    return Rating.objects.filter(movie=movie, user__source=get_user_model().Source.SIMULATED).exists()
+    return simulated_users_exist() and Rating.objects.filter(
+        movie=movie, user__source=get_user_model().Source.SIMULATED).exists()
 
 
 def simulated_users_exist() -> bool:
