@@ -100,17 +100,17 @@ class PrivateRedis:
 class Gunicorn:
     """`gunicorn movierec.wsgi` with the project's config on a port of ours, for benches and fault tests."""
 
-    def __init__(self, env: dict, port: int, log_path: Path, workers: int = 2):
-        self.env, self.port, self.log_path, self.workers = env, port, log_path, workers
+    def __init__(self, env: dict, port: int, log_path: Path, workers: int = 2, root: Path = ROOT):
+        self.env, self.port, self.log_path, self.workers, self.root = env, port, log_path, workers, Path(root)
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "Gunicorn":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "movierec.wsgi", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+            [sys.executable, "-m", "gunicorn", "movierec.wsgi", "-c", str(self.root / "deploy" / "gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
-            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.root, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
         )
 
         def answers():

@@ -1,6 +1,10 @@
+from functools import lru_cache
+
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
-from django.urls import reverse
+from django.dispatch import receiver
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from catalog.text import normalize
 
@@ -23,6 +27,29 @@ def name_keys(name: str) -> set[str]:
     keys.discard("")
     return keys
 
+
+
+_URL_ID_MARKER = 2_147_483_647
+
+
+@lru_cache(maxsize=32)
+def _id_url_parts(name: str, urlconf, root_urlconf) -> tuple[str, str]:
+    path = reverse(name, args=[_URL_ID_MARKER], urlconf=urlconf).removeprefix(get_script_prefix())
+    before, after = path.split(str(_URL_ID_MARKER))
+    return before, after
+
+
+@receiver(setting_changed)
+def _forget_id_urls(*, setting, **kwargs):
+    if setting == "ROOT_URLCONF":
+        _id_url_parts.cache_clear()
+
+
+def id_url(name: str, pk: int) -> str:
+    """reverse(name, args=[pk]) for a URL whose only argument is an integer id, without resolving
+    the pattern each time: pages list dozens of films, and a reverse() costs about 0.1 ms."""
+    before, after = _id_url_parts(name, get_urlconf(), settings.ROOT_URLCONF)
+    return f"{get_script_prefix()}{before}{int(pk)}{after}"
 
 class Genre(models.Model):
     name = models.CharField(max_length=64, unique=True)
@@ -126,7 +153,7 @@ class Movie(models.Model):
         return f"{self.title} ({self.year})" if self.year else self.title
 
     def get_absolute_url(self):
-        return reverse("catalog:movie", args=[self.pk])
+        return id_url("catalog:movie", self.pk)
 
     @property
     def decade(self):

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from django.core.files.base import ContentFile
-from django.urls import reverse
 from django.utils import timezone
 from tqdm import tqdm
 
-from catalog.models import Movie
+from catalog.models import Movie, id_url
 from catalog.tmdb import TMDBAuthError, TMDBClient, TMDBError
 
 
@@ -253,7 +252,7 @@ def poster_url(movie) -> str:
     """Where a movie's poster is: the stored one, else one hosted elsewhere, else the placeholder."""
     if movie.poster:
         return movie.poster.url
-    return movie.poster_url or reverse("catalog:poster", args=[movie.pk])
+    return movie.poster_url or id_url("catalog:poster", movie.pk)
 
 
 def movie_placeholder_svg(movie) -> str:

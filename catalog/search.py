@@ -305,16 +305,23 @@ def one_typo_away(word: str) -> set[str]:
 
 def _postgresql_similar(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
     """Rows holding a stretch similar to the whole query (pg_trgm word similarity): typos anywhere
-    in longer words, words run together or apart."""
+    in longer words, words run together or apart. Inside _postgresql_similar_in_every's transaction."""
     table, column = source.model._meta.db_table, source.column
     sql = (
         f"SELECT t.id, t.{column} FROM {table} t WHERE %s <% t.{column} "
         f"ORDER BY word_similarity(%s, t.{column}) DESC, {source.popularity_sql} DESC, t.id LIMIT {int(limit)}"
     ).replace("<%", "<%%")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
+    with connection.cursor() as cursor:
         cursor.execute(sql, [reading.text, reading.text])
         return cursor.fetchall()
+
+
+def _postgresql_similar_in_every(sources: dict[str, _Source], reading: Reading, limit: int) -> dict[str, list]:
+    """{source name: _postgresql_similar rows}, in one transaction holding the similarity
+    threshold (set once: each setting and transaction is a round trip to the database)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
+        return {name: _postgresql_similar(source, reading, limit) for name, source in sources.items()}
 
 
 def _postgresql_one_typo(source: _Source, reading: Reading, limit: int) -> list[tuple[int, str]]:
@@ -447,7 +454,7 @@ def _typo_candidate_rounds(sources: dict[str, _Source], reading: Reading, limit:
     """Rounds of {source name: rows that may match the reading despite typos}; a later round is
     asked only when the earlier ones gave no typo match."""
     if connection.vendor == "postgresql":
-        yield {name: _postgresql_similar(source, reading, limit) for name, source in sources.items()}
+        yield _postgresql_similar_in_every(sources, reading, limit)
         yield {name: _postgresql_one_typo(source, reading, limit) for name, source in sources.items()}
         return
     # "brave heart" may be "Braveheart": trigrams see through the space, words need the joined form.

@@ -3,6 +3,8 @@
 Search lives in catalog.search.
 """
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import F, FloatField, Prefetch, Sum
 from django.db.models.functions import Cast
 
@@ -58,6 +60,23 @@ def top_rated_movies(n: int = 12) -> list:
     return list(_with_listing_relations(queryset.order_by("-bayesian_average", "-rating_count", "title"))[:n])
 
 
+# The guests' home page lists move with everybody's ratings, slowly: computed at most once a
+# minute (top rated sorts the whole rated catalogue), the films themselves read fresh.
+GUEST_LISTS_SECONDS = 60
+
+
+def guest_home_lists(n: int = 12) -> dict[str, list]:
+    """{"popular": popular_movies(n), "top_rated": top_rated_movies(n)}, as of the last minute."""
+    key = f"catalog:guest-lists:{n}"
+    ids = cache.get(key)
+    if ids is None:
+        lists = {"popular": popular_movies(n), "top_rated": top_rated_movies(n)}
+        cache.set(key, {name: [movie.pk for movie in movies] for name, movies in lists.items()}, GUEST_LISTS_SECONDS)
+        return lists
+    movies = _with_listing_relations(Movie.objects.filter(pk__in={pk for pks in ids.values() for pk in pks})).in_bulk()
+    return {name: [movies[pk] for pk in pks if pk in movies] for name, pks in ids.items()}
+
+
 BROWSE_SORTS = {
     "popular": ("Most rated", ("-rating_count", "title")),
     "top": ("Top rated", ("-bayesian_average", "-rating_count", "title")),
@@ -75,10 +94,24 @@ def browse_movies(*, genre=None, year_from=None, year_to=None, sort: str = "popu
     return _with_listing_relations(queryset.order_by(*ordering))
 
 
+# One index probe per decade on the year index (a loose index scan), so the cost does not grow
+# with the catalogue: a DISTINCT over the years reads every film (and Movie.Meta.ordering would
+# add the title to it, fetching every film's row).
+_DECADES_SQL = """
+WITH RECURSIVE decades(decade) AS (
+    SELECT (SELECT MIN(year) FROM {table}) / 10 * 10
+    UNION ALL
+    SELECT (SELECT MIN(year) FROM {table} WHERE year >= decade + 10) / 10 * 10 FROM decades WHERE decade IS NOT NULL
+)
+SELECT decade FROM decades WHERE decade IS NOT NULL
+"""
+
+
 def catalogue_decades() -> list[int]:
     """Decades that have at least one movie, newest first."""
-    years = Movie.objects.filter(year__isnull=False).values_list("year", flat=True).distinct()
-    return sorted({year // 10 * 10 for year in years}, reverse=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_DECADES_SQL.format(table=connection.ops.quote_name(Movie._meta.db_table)))
+        return sorted((int(decade) for (decade,) in cursor.fetchall()), reverse=True)
 
 
 def movie_detail(movie_id: int) -> Movie:
@@ -92,13 +125,19 @@ def movie_detail(movie_id: int) -> Movie:
 
 def movie_has_simulated_ratings(movie) -> bool:
     """Whether any of the movie's ratings come from simulated demo users."""
-    return Rating.objects.filter(movie=movie, user__source=get_user_model().Source.SIMULATED).exists()
+    return simulated_users_exist() and Rating.objects.filter(
+        movie=movie, user__source=get_user_model().Source.SIMULATED).exists()
 
 
 def simulated_users_exist() -> bool:
-    """Whether the database holds simulated demo users (so averages include their ratings)."""
+    """Whether the database holds simulated demo users (so averages include their ratings);
+    remembered for a minute (the demo is loaded or removed by commands, not by visitors)."""
     User = get_user_model()
-    return User.objects.filter(source=User.Source.SIMULATED).exists()
+    found = cache.get("catalog:simulated-users")
+    if found is None:
+        found = User.objects.filter(source=User.Source.SIMULATED).exists()
+        cache.set("catalog:simulated-users", found, GUEST_LISTS_SECONDS)
+    return found
 
 
 def person_filmography(person) -> list:
@@ -108,7 +147,12 @@ def person_filmography(person) -> list:
 
 def more_from_directors(movie, n: int = 12) -> list:
     """Other films by the movie's directors, most rated first."""
-    others = Movie.objects.filter(directors__in=movie.directors.all()).exclude(pk=movie.pk).distinct()
+    # The films' ids first, from the link table's indexes: a join with DISTINCT over every column
+    # of the film (or a semi-join) let PostgreSQL read the whole catalogue.
+    credits = Movie.directors.through.objects
+    directors = [director.pk for director in movie.directors.all()]  # prefetched by movie_detail
+    ids = set(credits.filter(director_id__in=directors).values_list("movie_id", flat=True)) - {movie.pk}
+    others = Movie.objects.filter(pk__in=ids)
     return list(_with_listing_relations(others.order_by("-rating_count", "-rating_mean", "pk")[:n]))
 
 

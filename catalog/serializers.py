@@ -5,6 +5,7 @@ catalog.services (a serializer that writes hands over to a service).
 """
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from django.urls import get_script_prefix
 from rest_framework import serializers
 
 from catalog.models import CastMember, Director, Genre, Movie, Rating
@@ -73,6 +74,27 @@ class MovieListSerializer(_WithPosterURL):
     @extend_schema_field(StarsField(allow_null=True))
     def get_my_rating(self, movie) -> float | None:
         return self.context.get("rating_map", {}).get(movie.pk)
+
+    def to_representation(self, movie):
+        """As DRF serializes it, remembered per process under everything the representation
+        holds (lists repeat the same films for every user; the genres come prefetched)."""
+        if type(self) is not MovieListSerializer:
+            return super().to_representation(movie)
+        request = self.context.get("request")
+        key = (movie.pk, movie.title, movie.year, movie.poster.name, movie.poster_url, movie.rating_count,
+               movie.rating_mean, tuple((genre.pk, genre.name, genre.slug) for genre in movie.genres.all()),
+               self.get_my_rating(movie), request.build_absolute_uri("/") if request else None, get_script_prefix())
+        data = _LISTED.get(key)
+        if data is None:
+            data = super().to_representation(movie)
+            if len(_LISTED) >= LISTED_CACHE_SIZE:
+                _LISTED.clear()
+            _LISTED[key] = data
+        return dict(data)
+
+
+_LISTED: dict = {}
+LISTED_CACHE_SIZE = 8192
 
 
 class MovieDetailSerializer(MovieListSerializer):

@@ -24,7 +24,7 @@ from catalog.posters import movie_placeholder_svg
 from catalog.search import search_catalogue
 from recommendations import discovery, onboarding
 from recommendations import selectors as recommendation_selectors
-from recommendations.cache import get_recommendations
+from recommendations.cache import get_home_rows, get_recommendations
 from recommendations.rerank import DISCOVERY_LEVELS
 
 HOME_LIST_SIZE = 12
@@ -59,8 +59,7 @@ def home(request):
     if request.user.is_authenticated:
         level = recommendation_selectors.discovery_level(request.user)
         top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
-        context["rows"] = recommendation_selectors.home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE,
-                                                             discovery=level)
+        context["rows"] = get_home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
         context["discovery_level"] = level
         context["discovery_levels"] = list(DISCOVERY_LEVELS.items())
         rated = onboarding.rated_count(request.user, request.session)
@@ -68,8 +67,7 @@ def home(request):
             context["ratings_to_go"] = onboarding.RATINGS_FOR_GOOD_SUGGESTIONS - rated
     else:
         context["guest_rating_count"] = len(onboarding.guest_ratings(request.session))
-        context["popular"] = selectors.popular_movies(HOME_LIST_SIZE)
-        context["top_rated"] = selectors.top_rated_movies(HOME_LIST_SIZE)
+        context.update(selectors.guest_home_lists(HOME_LIST_SIZE))
         context["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)
         prefetch_related_objects(context["trending"], "genres")
     return render(request, "catalog/home.html", context)

@@ -27,9 +27,12 @@ from recommendations.serializers import (
 SIMILAR_COUNT = 12
 
 
-def _movie_context(request, movies) -> dict:
+def _movie_context(request, movies, *, unrated: bool = False) -> dict:
+    """Serializer context; ``unrated``: the films are known to be none the user rated (their
+    personal rows are checked against their ratings), so their ratings are not looked up."""
     prefetch_related_objects(movies, "genres")
-    return {"request": request, "rating_map": catalog_selectors.user_rating_map(request.user, [m.pk for m in movies])}
+    rating_map = {} if unrated else catalog_selectors.user_rating_map(request.user, [m.pk for m in movies])
+    return {"request": request, "rating_map": rating_map}
 
 
 def _item(recommendation) -> dict:
@@ -47,12 +50,13 @@ def _unscored(movies, explanation: str) -> list[dict]:
 
 def _because_row(user, anchor, n: int) -> tuple[str, list[dict]]:
     """Movies similar to one the user rated highly (the anchor, else their latest liked one)."""
-    rating, movies = selectors.because_you_liked(user, n=n, anchor=anchor)
-    if rating is None:
+    row = cache.get_because_row(user, n=n, anchor=anchor)
+    if row is None:
         if anchor is not None:
             raise NotFound("You have not rated this movie.")
         return ROWS["because"], []
-    return f"Because you liked {rating.movie.title}", _unscored(movies, selectors.because_you_liked_explanation(rating))
+    title, explanation, movies = row
+    return title, _unscored(movies, explanation)
 
 
 class Recommendations(APIView):
@@ -82,7 +86,7 @@ class Recommendations(APIView):
         elif row == "genre":
             genre = query.validated_data["genre"]
             title = f"Top picks in {genre.name}"
-            picks = selectors.recommend_for_user(user, n=n, genre=genre, discovery=level)
+            picks = cache.get_genre_row(user, n=n, genre=genre, discovery=level)
             items = [_item(r) for r in selectors.by_predicted_stars(picks)]
         elif row == "trending":
             items = [{"movie": movie, "score": None, "predicted_stars": None, "explanation": why}
@@ -95,7 +99,9 @@ class Recommendations(APIView):
             if not user.is_authenticated:
                 raise NotAuthenticated("Sign in to get movies like the ones you rated.")
             title, items = _because_row(user, query.validated_data.get("movie"), n)
-        context = _movie_context(request, [item["movie"] for item in items])
+        # top, genre and because never hold a film the signed-in user rated (see their selectors).
+        unrated = row in ("top", "genre", "because") and user.is_authenticated
+        context = _movie_context(request, [item["movie"] for item in items], unrated=unrated)
         return Response(RecommendationRowSerializer({"row": row, "title": title, "results": items}, context=context).data)
 
 

@@ -13,6 +13,7 @@ A publish writes every list of the new version first and then switches the point
 SET, so a reader sees either the complete old set or the complete new one. When Redis cannot
 be reached, reads are computed in process and one warning is logged per outage.
 """
+import hashlib
 import logging
 import time
 from datetime import datetime, timezone as dt_timezone
@@ -20,12 +21,14 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.core.cache import cache as default_cache
 from django.core.cache import caches
+from django.db.models import prefetch_related_objects
 from django.utils.connection import ConnectionProxy
 
 from catalog.models import Movie, NotInterested, Rating
 from movierec.cache_backends import REDIS_ERRORS, GuardedRedisCache, breaker, redis_guard
-from recommendations import selectors
+from recommendations import selectors, trending
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +258,74 @@ def cache_status() -> dict:
     except REDIS_ERRORS:
         status["redis"] = "down"
     return status
+
+
+# --- Personal rows ---------------------------------------------------------------------------
+# The rows besides top picks (home page, the API's genre and because rows) are computed from the
+# model, the user's ratings, hidden films and profile, and the trending list: cached under a key
+# holding all of these (selectors.taste_fingerprint for the user's part), so a rating, a hidden
+# film or a moved dial gives a new key at once, and the rows cost the same however many films
+# the user rated. In the fail-open default cache: without Redis they are computed each time.
+PERSONAL_ROWS_TTL = 15 * 60
+
+
+def _personal_key(kind: str, user, *parts) -> str:
+    model = selectors.current_model()
+    digest = hashlib.blake2b(repr((selectors.taste_fingerprint(user), parts)).encode(), digest_size=12).hexdigest()
+    return f"rec:{kind}:v{getattr(model, 'version_id', None)}:u{user.pk}:{digest}"
+
+
+def _with_movies(payloads: list[list[dict]]) -> tuple[dict, list]:
+    """({movie id: Movie with its genres}, the payloads' Recommendation lists) in one query (plus genres)."""
+    movies = Movie.objects.in_bulk({item["movie_id"] for payload in payloads for item in payload})
+    prefetch_related_objects(list(movies.values()), "genres")
+    return movies, [[selectors.Recommendation(movies[item["movie_id"]], item["score"], item["predicted_stars"],
+                                              item["explanation"]) for item in payload if item["movie_id"] in movies]
+                    for payload in payloads]
+
+
+def get_home_rows(user, *, top_picks, n: int, discovery: int):
+    """selectors.home_rows, cached per user (see above)."""
+    trending_now = [(e.movie_id, e.reason, e.raters) for e in trending.current(trending.SIZE)]
+    key = _personal_key("home", user, n, discovery, serialize(top_picks), trending_now)
+    payload = default_cache.get(key)
+    if payload is None:
+        rows = selectors.home_rows(user, top_picks=top_picks, n=n, discovery=discovery)
+        default_cache.set(key, [(row.key, row.title, serialize(row.items)) for row in rows], PERSONAL_ROWS_TTL)
+        return rows
+    _, items = _with_movies([row_items for _, _, row_items in payload])
+    rows = [selectors.Row(row_key, title, row) for (row_key, title, _), row in zip(payload, items)]
+    return [row for row in rows if row.items]
+
+
+def get_genre_row(user, *, genre, n: int, discovery: int | None):
+    """selectors.recommend_for_user(user, genre=...), cached per user (see above)."""
+    if not getattr(user, "is_authenticated", False):
+        return selectors.recommend_for_user(user, n=n, genre=genre, discovery=discovery)
+    key = _personal_key("genre", user, getattr(genre, "pk", genre), n, discovery)
+    payload = default_cache.get(key)
+    if payload is None:
+        picks = selectors.recommend_for_user(user, n=n, genre=genre, discovery=discovery)
+        default_cache.set(key, serialize(picks), PERSONAL_ROWS_TTL)
+        return picks
+    return _with_movies([payload])[1][0]
+
+
+def get_because_row(user, *, n: int, anchor=None):
+    """(title, explanation, films) of selectors.because_you_liked, cached per user; None when the
+    user has no such rating (or has not rated ``anchor``)."""
+    key = _personal_key("because", user, n, getattr(anchor, "pk", None))
+    payload = default_cache.get(key)
+    if payload is None:
+        rating, movies = selectors.because_you_liked(user, n=n, anchor=anchor)
+        payload = {"anchor": None} if rating is None else {
+            "anchor": (f"Because you liked {rating.movie.title}", selectors.because_you_liked_explanation(rating)),
+            "movies": [movie.pk for movie in movies]}
+        default_cache.set(key, payload, PERSONAL_ROWS_TTL)
+        if rating is None:
+            return None
+        return (*payload["anchor"], movies)
+    if payload["anchor"] is None:
+        return None
+    movies = Movie.objects.in_bulk(payload["movies"])
+    return (*payload["anchor"], [movies[pk] for pk in payload["movies"] if pk in movies])

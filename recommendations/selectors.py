@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Avg, Count, Q, prefetch_related_objects
+from django.db.models import Avg, Count, F, FloatField, Max, Q, Sum, prefetch_related_objects
 
 from catalog.models import (
     Actor,
@@ -351,6 +351,35 @@ def trending_entries(*, n: int = 20, excluded: set[int] | None = None) -> list[t
 def trending_movies(*, n: int = 20) -> list[Movie]:
     """The trending films (see trending_entries)."""
     return [movie for movie, _ in trending_entries(n=n)]
+
+
+# ----------------------------------------------------------------------------- fingerprint
+
+
+_FINGERPRINT_SQL = """
+SELECT r.n, r.films, r.stars, r.weighted, r.latest, h.n, h.films, h.latest, g.n, g.ids, g.mask, d.level
+FROM (SELECT COUNT(*) AS n, SUM(movie_id) AS films, SUM(score) AS stars, SUM(movie_id * score) AS weighted,
+             MAX(updated_at) AS latest FROM {rating} WHERE user_id = %s) r,
+     (SELECT COUNT(*) AS n, SUM(movie_id) AS films, MAX(added_at) AS latest FROM {hidden} WHERE user_id = %s) h,
+     (SELECT COUNT(*) AS n, SUM(genre_id) AS ids, SUM(CAST(1 AS BIGINT) << CAST(genre_id %% 62 AS INTEGER)) AS mask
+      FROM {picked} WHERE user_id = %s) g,
+     (SELECT MAX(level) AS level FROM {dial} WHERE user_id = %s) d
+"""
+
+
+def taste_fingerprint(user) -> tuple:
+    """What a user's personal rows are computed from besides the model and the catalogue, in a
+    few numbers: their ratings (count, sums of films and stars, latest change), hidden films,
+    picked genres, discovery dial and demographics. A change of any of them changes it, so it
+    keys cached rows; one query of aggregates, whatever the number of ratings."""
+    from django.db import connection
+
+    tables = {name: connection.ops.quote_name(model._meta.db_table) for name, model in (
+        ("rating", Rating), ("hidden", NotInterested), ("picked", GenrePreference), ("dial", DiscoveryPreference))}
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINT_SQL.format(**tables), [user.pk] * 4)
+        row = cursor.fetchone()
+    return (*(str(value) for value in row), tuple(profile_features(user, picked=[])))
 
 
 # ----------------------------------------------------------------------------- home rows

@@ -1,10 +1,12 @@
 """Template helpers of the catalogue pages: posters, stars, pagination links."""
 from django import template
-from django.urls import reverse
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix
 
 from catalog import selectors
 from catalog.posters import poster_url
-from catalog.models import HALF_STARS
+from catalog.models import HALF_STARS, id_url
 
 register = template.Library()
 
@@ -18,7 +20,7 @@ def poster_src(movie) -> str:
 @register.simple_tag
 def placeholder_src(movie) -> str:
     """The generated placeholder, used when a remote poster fails to load."""
-    return reverse("catalog:poster", args=[movie.pk])
+    return id_url("catalog:poster", movie.pk)
 
 
 @register.simple_tag
@@ -59,3 +61,29 @@ def query_with(context, **changes) -> str:
 @register.simple_tag
 def simulated_ratings_exist() -> bool:
     return selectors.simulated_users_exist()
+
+
+# Rendered cards, by everything a card shows: pages list dozens of films, the same popular films
+# on many users' pages, and rendering a card's template costs more than its queries. Cleared
+# when full; not used with DEBUG, where templates change under a running server.
+_CARDS: dict = {}
+CARD_CACHE_SIZE = 4096
+
+
+@register.simple_tag
+def movie_card(movie, score=None, predicted=None, explanation=""):
+    """A film's card (catalog/_movie_card.html): poster, title, year, two genres, average stars,
+    the user's stars (``score``) or the predicted ones, and why it is shown."""
+    context = {"movie": movie, "score": score, "predicted": predicted, "explanation": explanation}
+    if settings.DEBUG:
+        return render_to_string("catalog/_movie_card.html", context)
+    key = (movie.pk, movie.title, movie.year, movie.poster.name, movie.poster_url, movie.rating_count,
+           movie.rating_mean, tuple(genre.name for genre in movie.genres.all()[:2]), score, predicted, explanation,
+           get_script_prefix())
+    html = _CARDS.get(key)
+    if html is None:
+        html = render_to_string("catalog/_movie_card.html", context)
+        if len(_CARDS) >= CARD_CACHE_SIZE:
+            _CARDS.clear()
+        _CARDS[key] = html
+    return html
