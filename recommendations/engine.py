@@ -30,7 +30,9 @@ rating head; weights (stars_blend) by non-negative least squares on validation.
 """
 from __future__ import annotations
 
+import resource
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,20 +188,53 @@ class MetadataTaste:
 
 
 def fit_ease(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
-    """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal."""
+    """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal.
+
+    Memory: one dense N x N float32 array, worked on in place (the Gram matrix is built a block
+    of columns at a time, the inverse overwrites it, the symmetrising copies a block at a time).
+    """
     from scipy.linalg import lapack
 
-    gram = (matrix.T @ matrix).toarray().astype(np.float32)
+    gram = gram_matrix(matrix)
     gram[np.diag_indices_from(gram)] += lam
     # Inverse through the Cholesky factor (float32: half the time of a float64 inv).
     factor, info = lapack.spotrf(gram, lower=True, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE Gram matrix is not positive definite (info={info})")
+    del gram
     precision, info = lapack.spotri(factor, lower=True, overwrite_c=True)
-    precision = np.tril(precision) + np.tril(precision, -1).T
-    weights = precision / (-np.diag(precision))
-    weights[np.diag_indices_from(weights)] = 0.0
-    return weights.astype(np.float32)
+    del factor
+    symmetrise_lower(precision)
+    # Symmetric now, so its transpose (a C-ordered view of the same memory) is the same matrix.
+    precision = precision.T
+    precision /= -np.diag(precision).copy()
+    precision[np.diag_indices_from(precision)] = 0.0
+    return precision
+
+
+GRAM_BLOCK = 2048
+
+
+def gram_matrix(matrix: sp.csr_matrix, block: int = GRAM_BLOCK) -> np.ndarray:
+    """XᵀX as a dense float32 array, a block of columns at a time (the sparse product of the whole
+    matrix would hold N² entries with their indices)."""
+    n = matrix.shape[1]
+    gram = np.empty((n, n), np.float32, order="F")
+    transposed = matrix.T.tocsr()
+    csc = matrix.tocsc()
+    for start in range(0, n, block):
+        gram[:, start:start + block] = (transposed @ csc[:, start:start + block]).toarray()
+    return gram
+
+
+def symmetrise_lower(a: np.ndarray, block: int = GRAM_BLOCK) -> None:
+    """Copy the lower triangle of a square array onto its upper triangle, in place."""
+    n = a.shape[0]
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        square = a[start:end, start:end]
+        square[...] = np.tril(square) + np.tril(square, -1).T
+        a[start:end, end:] = a[end:, start:end].T
 
 
 # --------------------------------------------------------------------------- explicit MF (stars)
@@ -443,3 +478,34 @@ class Timer:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
+
+
+class StepLog:
+    """When each step of a fit ran and how much memory the process had used by its end.
+
+    ``entries``: [name, Unix start, seconds, the process's peak RSS so far in MiB] per step (the
+    peak is the process's lifetime maximum, so it never falls; ``bench refit`` samples the worker's
+    memory itself to give each step its own peak).
+    """
+
+    def __init__(self):
+        self.entries: list[list] = []
+
+    @contextmanager
+    def step(self, name: str):
+        started, clock = time.time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            self.entries.append([name, round(started, 3), round(time.perf_counter() - clock, 3), round(peak, 1)])
+
+
+@contextmanager
+def maybe_step(log: StepLog | None, name: str):
+    """log.step(name), or nothing without a log."""
+    if log is None:
+        yield
+    else:
+        with log.step(name):
+            yield
