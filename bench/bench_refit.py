@@ -115,6 +115,7 @@ class TreeSampler:
         self.pid = pid
         self.interval = interval
         self.samples: list[tuple[float, float, float]] = []  # (unix time, tree MiB, largest process MiB)
+        self.loads: list[float] = []  # 1-minute load average, every 10 s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -123,6 +124,8 @@ class TreeSampler:
             sizes = [_rss_mib(pid) for pid in _tree(self.pid)]
             if sizes:
                 self.samples.append((time.time(), sum(sizes), max(sizes)))
+            if len(self.samples) % 50 == 1:
+                self.loads.append(os.getloadavg()[0])
             self._stop.wait(self.interval)
 
     def start(self) -> "TreeSampler":
@@ -196,23 +199,31 @@ def run_refit(size: str, url: str, redis_url: str, media: str) -> dict:
         raise RuntimeError(f"refit {status}: {error}")
     steps = metrics["steps"]
     rows = []
-    for name, started, seconds, _ in steps:
+    for name, started, seconds, _, *cpu in steps:
         tree, largest = sampler.peak(started, started + seconds)
-        rows.append((name, seconds, tree, largest))
+        rows.append((name, seconds, cpu[0] if cpu else float("nan"), tree, largest))
     tree, largest = sampler.peak(sent, finished)
-    return {"size": size, "steps": rows, "total": finished - sent, "peak_tree": tree, "peak_process": largest,
-            "metrics": metrics}
+    cpu = sum(row[2] for row in rows if row[0] in TOP_STEPS)
+    return {"size": size, "steps": rows, "total": finished - sent, "cpu": cpu, "peak_tree": tree,
+            "peak_process": largest, "load": sum(sampler.loads) / max(len(sampler.loads), 1), "metrics": metrics}
+
+
+TOP_STEPS = {"load", "holdout check", "features", "lightfm", "ease", "stars MF (ALS)", "metadata taste",
+             "neighbour stars", "neural", "tf-idf", "save artifact", "publish", "warm"}
 
 
 def report(result: dict) -> None:
     m = result["metrics"]
     size = result["size"]
-    print(f"[{size}] {'step':<22} {'seconds':>9} {'peak RSS tree MiB':>18} {'largest process MiB':>20}")
+    print(f"[{size}] {'step':<22} {'seconds':>9} {'CPU s':>8} {'peak RSS tree MiB':>18} {'largest process MiB':>20}")
     fit_steps = {"features", "lightfm", "ease", "stars MF (ALS)", "metadata taste", "neighbour stars", "neural", "tf-idf"}
-    for name, seconds, tree, largest in result["steps"]:
+    for name, seconds, cpu, tree, largest in result["steps"]:
         label = f"  fit: {name}" if name in fit_steps else name
-        print(f"[{size}] {label:<22} {seconds:>9.1f} {tree:>18.0f} {largest:>20.0f}")
-    print(f"[{size}] {'whole task':<22} {result['total']:>9.1f} {result['peak_tree']:>18.0f} {result['peak_process']:>20.0f}")
+        print(f"[{size}] {label:<22} {seconds:>9.1f} {cpu:>8.1f} {tree:>18.0f} {largest:>20.0f}")
+    print(f"[{size}] {'whole task':<22} {result['total']:>9.1f} {result['cpu']:>8.1f} {result['peak_tree']:>18.0f} "
+          f"{result['peak_process']:>20.0f}")
+    print(f"[{size}] (CPU s: the task's process and its warm processes; the machine's load average during the "
+          f"task: {result['load']:.1f} on {os.cpu_count()} cores)")
     served, popular = m.get("holdout_served_ndcg@10"), m.get("holdout_popularity_ndcg@10")
     ratio = f"{served / popular:.2f}x popularity" if served and popular else "n/a"
     print(f"[{size}] holdout nDCG@10 ({m.get('holdout_users')} users, {m.get('holdout_ratings'):,} held-out ratings, "

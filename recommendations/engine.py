@@ -30,6 +30,7 @@ rating head; weights (stars_blend) by non-negative least squares on validation.
 """
 from __future__ import annotations
 
+import logging
 import resource
 import time
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
 
 POSITIVE_MIN = 3.5
 
@@ -483,9 +486,10 @@ class Timer:
 class StepLog:
     """When each step of a fit ran and how much memory the process had used by its end.
 
-    ``entries``: [name, Unix start, seconds, the process's peak RSS so far in MiB] per step (the
-    peak is the process's lifetime maximum, so it never falls; ``bench refit`` samples the worker's
-    memory itself to give each step its own peak).
+    ``entries``: [name, Unix start, seconds, the process's peak RSS so far in MiB, CPU seconds of
+    the process and the children it waited for] per step (the peak is the process's lifetime
+    maximum, so it never falls; ``bench refit`` samples the worker's memory itself to give each
+    step its own peak). CPU seconds tell a step's cost on a machine other work keeps busy.
     """
 
     def __init__(self):
@@ -493,12 +497,20 @@ class StepLog:
 
     @contextmanager
     def step(self, name: str):
-        started, clock = time.time(), time.perf_counter()
+        started, clock, cpu = time.time(), time.perf_counter(), _cpu_seconds()
         try:
             yield
         finally:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            self.entries.append([name, round(started, 3), round(time.perf_counter() - clock, 3), round(peak, 1)])
+            self.entries.append([name, round(started, 3), round(time.perf_counter() - clock, 3), round(peak, 1),
+                                 round(_cpu_seconds() - cpu, 2)])
+            logger.info("Fit step %s: %.1f s (CPU %.1f s), peak RSS %.0f MiB", name, self.entries[-1][2],
+                        self.entries[-1][4], peak)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 @contextmanager
