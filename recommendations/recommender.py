@@ -30,11 +30,11 @@ DEFAULT_HYPERPARAMETERS = {
     "ease_lambda": 500.0,
     "ease_min_count": 2,
     "ease_max_items": 3000,
-    # At scale EASE covers every film with this many ratings, as far as ease_memory_mib allows
-    # (its N x N inverse is dense: 1.5 GiB holds about 10,000 films); ml-latest-small and
-    # ml-100k stay at ease_max_items.
+    # At scale EASE covers every film with this many ratings, as far as ease_memory_mib allows:
+    # its N x N weights are dense float32 and every web process holds them (400 MiB: 10,240
+    # films); ml-latest-small and ml-100k stay at ease_max_items.
     "ease_scale_min_count": 100,
-    "ease_memory_mib": 1536,
+    "ease_memory_mib": 400,
     "blend_lightfm": 0.35,
     "cold_metadata_weight": 0.5,
     "metadata_alpha": 1.0,
@@ -515,11 +515,11 @@ def mean_trained_score(matrix: sp.csr_matrix, user_vectors: np.ndarray, item_vec
 
 def ease_item_count(popularity: np.ndarray, hp: dict) -> int:
     """How many of the most-rated films EASE covers: ease_max_items, or at scale every film with
-    ease_scale_min_count ratings, within ease_memory_mib (about four bytes per N² entry once,
-    plus the blocks of its Gram product)."""
+    ease_scale_min_count ratings, within ease_memory_mib (four bytes per N² entry: the fit works
+    in place on one such array, and serving holds it)."""
     eligible = int((popularity >= hp["ease_min_count"]).sum())
     wanted = max(hp["ease_max_items"], int((popularity >= hp.get("ease_scale_min_count", np.inf)).sum()))
-    budget = int(np.sqrt(hp.get("ease_memory_mib", 0) * 2 ** 20 / 4.5)) if hp.get("ease_memory_mib") else wanted
+    budget = int(np.sqrt(hp.get("ease_memory_mib", 0) * 2 ** 20 / 4)) if hp.get("ease_memory_mib") else wanted
     return min(eligible, wanted, max(budget, hp["ease_max_items"]))
 
 
