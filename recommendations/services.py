@@ -5,6 +5,7 @@ import logging
 import pickle
 import re
 import traceback
+from types import SimpleNamespace
 
 import numpy as np
 from django.conf import settings
@@ -23,8 +24,9 @@ from recommendations.recommender import (DEFAULT_HYPERPARAMETERS, Recommender, T
 
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MIN_RATINGS = 5
-HOLDOUT_MAX_USERS = 5000
+HOLDOUT_MAX_USERS = 3000
 HOLDOUT_MAX_TRAIN_RATINGS = 3_000_000
+HOLDOUT_CHUNK = 200  # users scored together (matrix products, recommendations.warming)
 # Files of one version in RECOMMENDER_ARTIFACT_DIR: model-<id>.pkl, model-<id>_<suffix>.pkl, model-<id>-<part>...
 ARTIFACT_FILE = re.compile(r"^model-(\d+)(?=[._-])")
 
@@ -118,19 +120,22 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     train_items = _by_user(train.users, train.items)
     train_scores = _by_user(train.users, train.scores)
     served, lightfm_only, popular = {}, {}, {}
-    for u in relevant:
-        items = train_items.get(u, np.empty(0, np.int64)).astype(np.int64)
-        scores = train_scores.get(u, np.empty(0, np.float32)).astype(np.float32)
-        vector = model.user_vectors[u]
-        features = data.user_features[u] if u < len(data.user_features) else ()
-        for target, scores_all in (
-            (served, model.blended_scores(vector, items, scores, features)),
-            (lightfm_only, model.lightfm_scores(vector)),
-            (popular, model.popularity.astype(np.float64).copy()),
-        ):
-            scores_all = scores_all.astype(np.float64)
-            scores_all[items] = -np.inf
-            target[u] = engine.top_k(scores_all, k).tolist()
+    from recommendations.warming import blended_scores_many
+
+    users = list(relevant)
+    for start in range(0, len(users), HOLDOUT_CHUNK):
+        chunk = users[start:start + HOLDOUT_CHUNK]
+        states = [SimpleNamespace(vector=model.user_vectors[u], items=train_items.get(u, np.empty(0, np.int64)).astype(np.int64),
+                                  scores=train_scores.get(u, np.empty(0, np.float32)).astype(np.float32)) for u in chunk]
+        features = [data.user_features[u] if u < len(data.user_features) else () for u in chunk]
+        blend = blended_scores_many(model, states, features)
+        lightfm = np.stack([s.vector for s in states]) @ model.fold.item_vectors.T + model.item_bias
+        for row, (u, state) in enumerate(zip(chunk, states)):
+            for target, scores_all in ((served, blend[row]), (lightfm_only, lightfm[row]),
+                                       (popular, model.popularity.astype(np.float64).copy())):
+                scores_all = scores_all.astype(np.float64)
+                scores_all[state.items] = -np.inf
+                target[u] = engine.top_k(scores_all, k).tolist()
     relevant = {u: set(items.tolist()) for u, items in relevant.items()}
     result = {}
     for name, recs in (("served", served), ("lightfm", lightfm_only), ("popularity", popular)):
