@@ -304,6 +304,9 @@ RECOMMENDER_REFIT_MIN_NEW_RATINGS = int(os.environ.get("RECOMMENDER_REFIT_MIN_NE
 RECOMMENDER_CACHE_TOP_N = int(os.environ.get("RECOMMENDER_CACHE_TOP_N", "60"))
 RECOMMENDER_CACHE_TTL = int(os.environ.get("RECOMMENDER_CACHE_TTL", str(3 * 24 * 3600)))
 RECOMMENDER_ACTIVE_USER_DAYS = int(os.environ.get("RECOMMENDER_ACTIVE_USER_DAYS", "180"))
+# Processes that warm the lists after a publish (forked from the worker, sharing the model): one
+# per core by default; 1 warms in the worker's own process.
+RECOMMENDER_WARM_PROCESSES = int(os.environ.get("RECOMMENDER_WARM_PROCESSES", "0")) or (os.cpu_count() or 1)
 RECOMMENDER_REFRESH_DEBOUNCE_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_DEBOUNCE_SECONDS", "1"))
 # A refresh sent this long (after its debounce) without running was lost: the sweep sends it again.
 RECOMMENDER_REFRESH_LOST_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_LOST_SECONDS", "30"))

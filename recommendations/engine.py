@@ -30,11 +30,16 @@ rating head; weights (stars_blend) by non-negative least squares on validation.
 """
 from __future__ import annotations
 
+import logging
+import resource
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
 
 POSITIVE_MIN = 3.5
 
@@ -186,20 +191,74 @@ class MetadataTaste:
 
 
 def fit_ease(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
-    """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal."""
+    """EASE (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹, zero diagonal.
+
+    Memory: one dense N x N float32 array, worked on in place (the Gram matrix is built a block
+    of columns at a time, the inverse overwrites it, the symmetrising copies a block at a time).
+    """
     from scipy.linalg import lapack
 
-    gram = (matrix.T @ matrix).toarray().astype(np.float32)
+    gram = gram_matrix(matrix)
     gram[np.diag_indices_from(gram)] += lam
     # Inverse through the Cholesky factor (float32: half the time of a float64 inv).
     factor, info = lapack.spotrf(gram, lower=True, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE Gram matrix is not positive definite (info={info})")
+    del gram
     precision, info = lapack.spotri(factor, lower=True, overwrite_c=True)
-    precision = np.tril(precision) + np.tril(precision, -1).T
-    weights = precision / (-np.diag(precision))
-    weights[np.diag_indices_from(weights)] = 0.0
-    return weights.astype(np.float32)
+    del factor
+    symmetrise_lower(precision)
+    # Symmetric now, so its transpose (a C-ordered view of the same memory) is the same matrix.
+    precision = precision.T
+    precision /= -np.diag(precision).copy()
+    precision[np.diag_indices_from(precision)] = 0.0
+    return precision
+
+
+GRAM_BLOCK = 2048
+
+
+# Above this many ratings, users with more than HEAVY_SHARE x N ratings go through dense BLAS.
+DENSE_HEAVY_MIN_NNZ = 2_000_000
+HEAVY_SHARE = 0.1
+
+
+def gram_matrix(matrix: sp.csr_matrix, other: sp.csr_matrix | None = None, block: int = GRAM_BLOCK) -> np.ndarray:
+    """XᵀX (or XᵀY with ``other``, same rows) as a dense float32 array.
+
+    The sparse product costs Σ_u n_u² (n_u: the user's ratings), so on large data a few heavy
+    raters dominate it; their rows are multiplied as dense blocks by BLAS instead (a cost of
+    2·N² each, far cheaper per operation), the other rows sparse, a block of columns at a time
+    (the sparse product of the whole matrix would hold N² entries with their indices).
+    """
+    other = matrix if other is None else other
+    n, m = matrix.shape[1], other.shape[1]
+    gram = np.zeros((n, m), np.float32, order="F")
+    heavy = np.zeros(matrix.shape[0], bool)
+    if matrix.nnz > DENSE_HEAVY_MIN_NNZ:
+        heavy = np.diff(matrix.indptr) > HEAVY_SHARE * max(n, m)
+    light_a, light_b = (matrix[~heavy], other[~heavy]) if heavy.any() else (matrix, other)
+    transposed = light_a.T.tocsr()
+    csc = light_b.tocsc()
+    for start in range(0, m, block):
+        gram[:, start:start + block] = (transposed @ csc[:, start:start + block]).toarray()
+    rows = np.flatnonzero(heavy)
+    for start in range(0, len(rows), 512):
+        chunk = rows[start:start + 512]
+        left = matrix[chunk].toarray()
+        right = left if other is matrix else other[chunk].toarray()
+        gram += left.T @ right
+    return gram
+
+
+def symmetrise_lower(a: np.ndarray, block: int = GRAM_BLOCK) -> None:
+    """Copy the lower triangle of a square array onto its upper triangle, in place."""
+    n = a.shape[0]
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        square = a[start:end, start:end]
+        square[...] = np.tril(square) + np.tril(square, -1).T
+        a[start:end, end:] = a[end:, start:end].T
 
 
 # --------------------------------------------------------------------------- explicit MF (stars)
@@ -311,14 +370,14 @@ class NeighbourStars:
         seen = sp.csr_matrix((np.ones(len(u), np.float32), (u, j)), shape=shape)
         squares = sp.csr_matrix((residual ** 2, (u, j)), shape=shape)
         # float32 and in place: five films x films arrays at most (4000 films: 64 MB each).
-        similarity = (r.T @ r).toarray()  # Σ r_ui r_uj over users who rated both
-        energy = (squares.T @ seen).toarray()  # [i, j]: Σ r_ui² over users who rated both
+        similarity = np.ascontiguousarray(gram_matrix(r))  # Σ r_ui r_uj over users who rated both
+        energy = np.ascontiguousarray(gram_matrix(squares, seen))  # [i, j]: Σ r_ui² over users who rated both
         energy *= energy.T
         np.sqrt(energy, out=energy)
         np.divide(similarity, energy, out=similarity, where=energy > 0)
         similarity[energy <= 0] = 0.0
         del energy
-        support = (seen.T @ seen).toarray()  # users who rated both
+        support = np.ascontiguousarray(gram_matrix(seen))  # users who rated both
         support -= 1
         np.maximum(support, 0, out=support)
         similarity *= support
@@ -443,3 +502,43 @@ class Timer:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.started
+
+
+class StepLog:
+    """When each step of a fit ran and how much memory the process had used by its end.
+
+    ``entries``: [name, Unix start, seconds, the process's peak RSS so far in MiB, CPU seconds of
+    the process and the children it waited for] per step (the peak is the process's lifetime
+    maximum, so it never falls; ``bench refit`` samples the worker's memory itself to give each
+    step its own peak). CPU seconds tell a step's cost on a machine other work keeps busy.
+    """
+
+    def __init__(self):
+        self.entries: list[list] = []
+
+    @contextmanager
+    def step(self, name: str):
+        started, clock, cpu = time.time(), time.perf_counter(), _cpu_seconds()
+        try:
+            yield
+        finally:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            self.entries.append([name, round(started, 3), round(time.perf_counter() - clock, 3), round(peak, 1),
+                                 round(_cpu_seconds() - cpu, 2)])
+            logger.info("Fit step %s: %.1f s (CPU %.1f s), peak RSS %.0f MiB", name, self.entries[-1][2],
+                        self.entries[-1][4], peak)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextmanager
+def maybe_step(log: StepLog | None, name: str):
+    """log.step(name), or nothing without a log."""
+    if log is None:
+        yield
+    else:
+        with log.step(name):
+            yield

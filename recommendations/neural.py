@@ -42,6 +42,9 @@ NEURAL_HYPERPARAMETERS = {
     "neural_hidden": 128,  # hidden width of both towers
     "neural_epochs": 40,
     "neural_min_steps": 300,  # small catalogues get more epochs, so the towers train at least this many steps
+    # ...and large ones stop here (each step passes the whole item tower: ml-25m's 160k users
+    # would be 5,000 steps an epoch); ml-latest-small and ml-100k train fewer than 1,300.
+    "neural_max_steps": 4000,
     "neural_batch": 32,  # users per step
     "neural_learning_rate": 3e-3,
     "neural_weight_decay": 1e-5,
@@ -196,6 +199,15 @@ def _item_feature_lists(item_features: list[list[str]]):
     return np.array(flat, np.int64), np.array(offsets, np.int64), max(len(vocab), 1)
 
 
+def _feature_subset(feature_ids: np.ndarray, feature_offsets: np.ndarray, rows: np.ndarray):
+    """(flat feature ids, offsets) of the films ``rows`` only, from _item_feature_lists' arrays."""
+    ends = np.r_[feature_offsets[1:], len(feature_ids)]
+    lengths = ends[rows] - feature_offsets[rows]
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    flat = np.repeat(feature_offsets[rows] - offsets, lengths) + np.arange(lengths.sum())
+    return feature_ids[flat], offsets
+
+
 def _build_network(n_items, n_features, n_dense, hp):
     import torch
     from torch import nn
@@ -227,6 +239,16 @@ def _build_network(n_items, n_features, n_dense, hp):
             meta = self.item_features(feature_ids, feature_offsets)
             out = self.item_mlp(torch.cat([ids, meta], dim=1))
             bias = self.item_bias.weight * id_keep[:, None]
+            return out[:, :d], out[:, d:2 * d], out[:, 2 * d] + bias[:, 0], out[:, 2 * d + 1] + bias[:, 1]
+
+        def items_of(self, rows, feature_ids, feature_offsets, id_keep):
+            """items() for the films ``rows`` only (the same values as items()[rows], for the sampled
+            softmax: a step then costs its candidates, not the whole catalogue)."""
+            keep = id_keep[rows][:, None]
+            ids = self.item_id(rows) * keep
+            meta = self.item_features(feature_ids, feature_offsets)
+            out = self.item_mlp(torch.cat([ids, meta], dim=1))
+            bias = self.item_bias(rows) * keep
             return out[:, :d], out[:, d:2 * d], out[:, 2 * d] + bias[:, 0], out[:, 2 * d + 1] + bias[:, 1]
 
     return TasteNet()
@@ -314,17 +336,23 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
         batch = hp["neural_batch"]
         steps_per_epoch = max(-(-len(active) // batch), 1)
         epochs = range(max(hp["neural_epochs"], -(-hp["neural_min_steps"] // steps_per_epoch)))
+        max_steps = hp.get("neural_max_steps") or float("inf")
+        steps = 0
         for _ in (progress or (lambda it: it))(epochs):
+            if steps >= max_steps:
+                break
             net.train()
             order = rng.permutation(active)
             for start in range(0, len(order), batch):
+                if steps >= max_steps:
+                    break
+                steps += 1
                 chunk = order[start:start + batch]
                 (h_items, offsets, pool_w, dense, means, t_user, t_items, t_scores,
                  t_weights) = _batch_inputs([(u, rows[u]) for u in chunk], global_mean, genres, demographics, rng, hp)
                 keep_ids = warm * torch.from_numpy((rng.random(n_items) >= hp["neural_id_dropout"]).astype(np.float32))
                 u_rank, u_rate, u_bias = net.users(torch.from_numpy(h_items), torch.from_numpy(offsets),
                                                    torch.from_numpy(pool_w), torch.from_numpy(dense))
-                v_rank, v_rate, b_rank, b_rate = net.items(feature_ids_t, feature_offsets_t, keep_ids)
                 tu, ti = torch.from_numpy(t_user), torch.from_numpy(t_items)
                 if sampled:
                     negatives = warm_items[rng.integers(0, len(warm_items), hp["neural_negatives"])]
@@ -332,23 +360,28 @@ def train_network(users, items, scores, n_users, n_items, item_features, item_ge
                     column = np.full(n_items, -1, np.int64)
                     column[candidates] = np.arange(len(candidates))
                     cand = torch.from_numpy(candidates)
-                    logits = u_rank @ v_rank[cand].T + b_rank[cand]
+                    sub_ids, sub_offsets = _feature_subset(feature_ids, feature_offsets, candidates)
+                    v_rank, v_rate, b_rank, b_rate = net.items_of(cand, torch.from_numpy(sub_ids),
+                                                                  torch.from_numpy(sub_offsets), keep_ids)
+                    logits = u_rank @ v_rank.T + b_rank
                     t_cols = torch.from_numpy(column[t_items])
+                    target_rows = t_cols
                     h_user = np.repeat(np.arange(len(chunk)), np.diff(np.r_[offsets, len(h_items)]))
                     h_cols = column[h_items]
                     seen = h_cols >= 0
                     mask_rows, mask_cols = torch.from_numpy(h_user[seen]), torch.from_numpy(h_cols[seen])
                 else:
+                    v_rank, v_rate, b_rank, b_rate = net.items(feature_ids_t, feature_offsets_t, keep_ids)
                     logits = u_rank @ v_rank.T + b_rank + unrated_penalty
-                    t_cols = ti
+                    t_cols = target_rows = ti
                     mask_rows = torch.from_numpy(np.repeat(np.arange(len(chunk)), np.diff(np.r_[offsets, len(h_items)])))
                     mask_cols = torch.from_numpy(h_items)
                 logits = logits.index_put((mask_rows, mask_cols), torch.tensor(-1e9))
                 log_probs = torch.log_softmax(logits, dim=1)
                 weights = torch.from_numpy(t_weights)
                 rank_loss = -(log_probs[tu, t_cols] * weights).sum() / weights.sum()
-                predicted = (torch.from_numpy(means)[tu] + u_bias[tu] + b_rate[ti]
-                             + (u_rate[tu] * v_rate[ti]).sum(dim=1))
+                predicted = (torch.from_numpy(means)[tu] + u_bias[tu] + b_rate[target_rows]
+                             + (u_rate[tu] * v_rate[target_rows]).sum(dim=1))
                 rate_loss = torch.mean((predicted - torch.from_numpy(t_scores)) ** 2)
                 loss = rank_loss + hp["neural_rating_weight"] * rate_loss
                 optimiser.zero_grad()

@@ -4,17 +4,20 @@ These are the service functions the Celery tasks (recommendations.tasks) and the
 page call. The recommending itself is recommendations.services / selectors / feedback.
 """
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
 from tqdm import tqdm
 
 from catalog.models import Rating
-from recommendations import cache, feedback, selectors, services
+from recommendations import cache, engine, feedback, selectors, services, warming
 from recommendations.locks import refit_lock, refit_running
 from recommendations.models import ModelVersion
 
@@ -92,28 +95,66 @@ def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = F
     keep following the Redis pointer (the previous version's complete lists) until the final
     single SET. Returns the number of lists written.
     """
-    services.publish_model(version)
-    # The lists must come from the new model now, not after the selectors' periodic re-check.
-    selectors.expire_current_model()
-    return warm_version(version.pk, user_ids=user_ids, progress=progress)
+    steps = engine.StepLog()
+    with steps.step("publish"):
+        services.publish_model(version)
+        # The lists must come from the new model now, not after the selectors' periodic re-check.
+        selectors.expire_current_model()
+    with steps.step("warm"):
+        written = warm_version(version.pk, user_ids=user_ids, progress=progress)
+    metrics = dict(version.metrics or {})
+    metrics["steps"] = list(metrics.get("steps", [])) + steps.entries
+    metrics["warmed_lists"] = written
+    ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics)
+    return written
 
 
 def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
-    """Write top-N lists for the users (default: the active ones) under version_id, then point readers at it."""
+    """Write top-N lists for the users (default: the active ones) under version_id, then point readers at it.
+
+    When version_id is the served model the lists are computed WARM_BATCH users at a time
+    (recommendations.warming: matrix products over the chunk), in RECOMMENDER_WARM_PROCESSES
+    forked processes when there are enough users to share out; otherwise user by user.
+    """
     started = time.perf_counter()
-    User = get_user_model()
     ids = list(active_user_ids() if user_ids is None else user_ids)
-    n = settings.RECOMMENDER_CACHE_TOP_N
+    chunks = [ids[offset:offset + WARM_BATCH] for offset in range(0, len(ids), WARM_BATCH)]
+    model = selectors.current_model()
+    batched = model is not None and model.version_id == int(version_id)
+    processes = min(settings.RECOMMENDER_WARM_PROCESSES, len(chunks) // 2) if batched else 1
+    bar = tqdm(total=len(chunks), desc=f"warm v{version_id}", unit="batch", disable=not progress)
     written = 0
-    for offset in tqdm(range(0, len(ids), WARM_BATCH), desc=f"warm v{version_id}", unit="batch", disable=not progress):
-        users = User.objects.filter(pk__in=ids[offset:offset + WARM_BATCH])
-        lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
-        cache.store_many(str(version_id), lists)
-        written += len(lists)
+    if processes > 1:
+        # The children inherit the model (copy-on-write) but must open their own database connections.
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            for count in pool.map(_warm_chunk, [(version_id, chunk) for chunk in chunks]):
+                written += count
+                bar.update()
+    else:
+        for chunk in chunks:
+            written += _warm_chunk((version_id, chunk), batched=batched)
+            bar.update()
+    bar.close()
     cache.switch_pointer(version_id)
     cache.record_warm(version_id, written, time.perf_counter() - started)
     logger.info("Warmed %d lists for v%s and switched readers to it", written, version_id)
     return written
+
+
+def _warm_chunk(job, *, batched: bool = True) -> int:
+    """Compute and store the lists of one chunk of users; returns how many were written."""
+    version_id, user_ids = job
+    n = settings.RECOMMENDER_CACHE_TOP_N
+    model = selectors.current_model()
+    if batched and model is not None and model.version_id == int(version_id):
+        lists = warming.recommend_for_users(model, user_ids, n=n)
+    else:
+        users = get_user_model().objects.filter(pk__in=user_ids)
+        lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
+    cache.store_many(str(version_id), lists)
+    return len(lists)
 
 
 def active_user_ids() -> list[int]:

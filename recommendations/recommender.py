@@ -20,6 +20,9 @@ from recommendations.neural import NEURAL_HYPERPARAMETERS, NeuralTaste, fit_neur
 DEFAULT_HYPERPARAMETERS = {
     "components": 64,
     "epochs": 30,
+    # LightFM's epochs are bounded so that epochs x ratings stays under this (25M ratings: 4
+    # epochs; up to 3.3M ratings, all 30): the fit time stays bounded as the data grows.
+    "lightfm_max_rating_passes": 100_000_000,
     "learning_rate": 0.03,
     "item_alpha": 1e-6,
     "user_alpha": 1e-6,
@@ -27,6 +30,11 @@ DEFAULT_HYPERPARAMETERS = {
     "ease_lambda": 500.0,
     "ease_min_count": 2,
     "ease_max_items": 3000,
+    # At scale EASE covers every film with this many ratings, as far as ease_memory_mib allows:
+    # its N x N weights are dense float32 and every web process holds them (400 MiB: 10,240
+    # films); ml-latest-small and ml-100k stay at ease_max_items.
+    "ease_scale_min_count": 100,
+    "ease_memory_mib": 400,
     "blend_lightfm": 0.35,
     "cold_metadata_weight": 0.5,
     "metadata_alpha": 1.0,
@@ -374,56 +382,96 @@ class StarsModels:
         return np.clip(np.stack([mf, neighbours, neural], axis=1), 0.5, 5.0)
 
 
-def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural_progress=None) -> StarsModels:
+def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural_progress=None,
+                     steps: engine.StepLog | None = None) -> StarsModels:
     """Fit the stars models (no neural one with neural_epochs 0).
 
     ranking_only: one ALS iteration and no neighbourhood (the metadata model still needs MF's
     item biases; the rest only serves predicted stars)."""
     popularity = np.bincount(data.items, minlength=data.n_items).astype(np.float32)
     cold = popularity == 0
-    mf = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), data.n_users, data.n_items,
-                                factors=hp["stars_factors"], reg=hp["stars_reg"],
-                                iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
-    metadata = engine.MetadataTaste.fit(data.item_features, mf.item_bias, popularity,
-                                        alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
+    with engine.maybe_step(steps, "stars MF (ALS)"):
+        mf = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), data.n_users, data.n_items,
+                                    factors=hp["stars_factors"], reg=hp["stars_reg"],
+                                    iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
+    with engine.maybe_step(steps, "metadata taste"):
+        metadata = engine.MetadataTaste.fit(data.item_features, mf.item_bias, popularity,
+                                            alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
     # A film nobody has rated gets the stars its metadata predicts instead of the average.
     mf.item_bias = np.where(cold, metadata.quality, mf.item_bias).astype(np.float32)
     neighbours = None
     if not ranking_only:
-        neighbours = engine.NeighbourStars.fit(data.users, data.items, data.scores, data.n_users, data.n_items,
-                                               shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
-                                               max_items=hp["neighbour_max_items"])
+        with engine.maybe_step(steps, "neighbour stars"):
+            neighbours = engine.NeighbourStars.fit(data.users, data.items, data.scores, data.n_users, data.n_items,
+                                                   shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
+                                                   max_items=hp["neighbour_max_items"])
         neighbours.item_bias = np.where(cold, metadata.quality, neighbours.item_bias).astype(np.float32)
     neural = None
     if hp["neural_epochs"] > 0:
-        neural = fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
-                            data.item_genres, data.user_features, hp, progress=neural_progress)
+        with engine.maybe_step(steps, "neural"):
+            neural = fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
+                                data.item_genres, data.user_features, hp, progress=neural_progress)
     return StarsModels(mf, metadata, neighbours, neural, popularity)
 
 
 def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None,
-                    neural_progress=None, ranking_only: bool = False) -> Recommender:
+                    neural_progress=None, ranking_only: bool = False, steps: engine.StepLog | None = None) -> Recommender:
     """Fit every component on the data and return the servable recommender.
 
     ranking_only skips the predicted-stars models and the TF-IDF (for quick holdout checks).
     ``progress``/``neural_progress`` wrap the LightFM/neural epoch loops (tqdm);
-    ``neural_epochs`` 0 leaves the neural model out.
+    ``neural_epochs`` 0 leaves the neural model out. ``steps`` records each part's time (engine.StepLog).
     """
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     n_users, n_items = data.n_users, data.n_items
     if len(data.scores) == 0:
         raise ValueError("There are no ratings to learn from yet.")
-    matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
+    step = lambda name: engine.maybe_step(steps, name)  # noqa: E731
+    with step("features"):
+        matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
+        item_features, user_features, user_vocab = _lightfm_features(data, hp, matrix)
+    with step("lightfm"):
+        lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"],
+                                 epochs=lightfm_epochs(hp, matrix.nnz),
+                                 learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"],
+                                 user_alpha=hp["user_alpha"], max_sampled=hp["max_sampled"], seed=hp["seed"],
+                                 threads=hp["threads"], progress=progress)
+        serving = _lightfm_serving(lfm, data, item_features, user_features, matrix)
+    del matrix
+    with step("ease"):
+        ease_matrix = engine.ease_matrix(data.users, data.items, data.scores, n_users, n_items)
+        ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, serving["popularity"], hp)
+        del ease_matrix
 
+    models = fit_stars_models(data, hp, ranking_only=ranking_only, neural_progress=neural_progress, steps=steps)
+    with step("tf-idf"):
+        tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
+    people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
+    return Recommender(
+        hyperparameters=hp, item_keys=data.item_keys, user_keys=data.user_keys, item_titles=list(data.item_titles),
+        item_genres=list(data.item_genres), item_years=data.item_years, item_people=people,
+        popularity=serving["popularity"], item_bias=serving["item_bias"], item_vectors=serving["item_vectors"],
+        user_vectors=serving["user_vectors"], user_vocab=user_vocab, user_feature_vectors=serving["user_feature_vectors"],
+        fold=serving["fold"], ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
+        blend_lightfm=hp["blend_lightfm"], stars=models.mf, tfidf=tfidf, metadata=models.metadata,
+        neighbours=models.neighbours, neural=models.neural,
+    )
+
+
+def _lightfm_features(data: TrainingData, hp: dict, matrix):
+    """(item features, user features, user vocabulary) LightFM is fitted with."""
+    n_users, n_items = data.n_users, data.n_items
     item_features, _ = engine.feature_matrix(n_items, data.item_features, identity=True,
                                              identity_weight=hp["identity_weight"])
     affinity = engine.genre_affinity_features(data.users, data.items, data.scores, n_users, data.item_genres)
     user_names = [list(a) + (data.user_features[u] if u < len(data.user_features) else []) for u, a in enumerate(affinity)]
     user_features, user_vocab = engine.feature_matrix(n_users, user_names, identity=True)
+    return item_features, user_features, user_vocab
 
-    lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"], epochs=hp["epochs"],
-                             learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"], user_alpha=hp["user_alpha"],
-                             max_sampled=hp["max_sampled"], seed=hp["seed"], threads=hp["threads"], progress=progress)
+
+def _lightfm_serving(lfm, data: TrainingData, item_features, user_features, matrix) -> dict:
+    """What serving keeps of the fitted LightFM: representations, fold-in, popularity."""
+    n_users, n_items = data.n_users, data.n_items
     # Films nobody rated have an untrained identity embedding (noise): represent them by their
     # metadata alone.
     popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
@@ -435,35 +483,55 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     user_feature_vectors = lfm.user_embeddings[n_users:].astype(np.float32)
 
     fold = engine.FoldIn.build(item_vectors, target=1.0)
+    fold.target = mean_trained_score(matrix, user_vectors, fold.item_vectors)
+    return {"popularity": popularity, "item_bias": item_bias.astype(np.float32),
+            "item_vectors": item_vectors.astype(np.float32), "user_vectors": user_vectors.astype(np.float32),
+            "user_feature_vectors": user_feature_vectors, "fold": fold}
+
+
+def lightfm_epochs(hp: dict, n_ratings: int) -> int:
+    """LightFM's epochs for this many ratings: hp["epochs"], bounded by lightfm_max_rating_passes."""
+    budget = hp.get("lightfm_max_rating_passes") or 0
+    if budget <= 0 or n_ratings == 0:
+        return hp["epochs"]
+    return max(1, min(hp["epochs"], budget // n_ratings))
+
+
+def mean_trained_score(matrix: sp.csr_matrix, user_vectors: np.ndarray, item_vectors: np.ndarray,
+                       chunk: int = 1_000_000) -> float:
+    """Mean of user·item over the training interactions, a million at a time (no ratings x
+    factors array)."""
     coo = matrix.tocoo()
-    trained = np.sum(user_vectors[coo.row] * fold.item_vectors[coo.col], axis=1)
-    fold.target = float(np.mean(trained)) if len(trained) else 1.0
+    if coo.nnz == 0:
+        return 1.0
+    if coo.nnz <= chunk:
+        return float(np.mean(np.sum(user_vectors[coo.row] * item_vectors[coo.col], axis=1)))
+    total = 0.0
+    for start in range(0, coo.nnz, chunk):
+        rows, cols = coo.row[start:start + chunk], coo.col[start:start + chunk]
+        total += float(np.einsum("ij,ij->", user_vectors[rows], item_vectors[cols], dtype=np.float64))
+    return total / coo.nnz
 
-    ease_matrix = engine.ease_matrix(data.users, data.items, data.scores, n_users, n_items)
-    ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, popularity, hp)
 
-    models = fit_stars_models(data, hp, ranking_only=ranking_only, neural_progress=neural_progress)
-    tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
-    people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]
-    return Recommender(
-        hyperparameters=hp, item_keys=data.item_keys, user_keys=data.user_keys, item_titles=list(data.item_titles),
-        item_genres=list(data.item_genres), item_years=data.item_years, item_people=people, popularity=popularity,
-        item_bias=item_bias.astype(np.float32), item_vectors=item_vectors.astype(np.float32),
-        user_vectors=user_vectors.astype(np.float32), user_vocab=user_vocab, user_feature_vectors=user_feature_vectors,
-        fold=fold, ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
-        blend_lightfm=hp["blend_lightfm"], stars=models.mf, tfidf=tfidf, metadata=models.metadata,
-        neighbours=models.neighbours, neural=models.neural,
-    )
+def ease_item_count(popularity: np.ndarray, hp: dict) -> int:
+    """How many of the most-rated films EASE covers: ease_max_items, or at scale every film with
+    ease_scale_min_count ratings, within ease_memory_mib (four bytes per N² entry: the fit works
+    in place on one such array, and serving holds it)."""
+    eligible = int((popularity >= hp["ease_min_count"]).sum())
+    wanted = max(hp["ease_max_items"], int((popularity >= hp.get("ease_scale_min_count", np.inf)).sum()))
+    budget = int(np.sqrt(hp.get("ease_memory_mib", 0) * 2 ** 20 / 4)) if hp.get("ease_memory_mib") else wanted
+    return min(eligible, wanted, max(budget, hp["ease_max_items"]))
 
 
 def fit_ease_block(matrix: sp.csr_matrix, popularity: np.ndarray, hp: dict):
-    """EASE over the items with enough interactions (capped, most popular first).
+    """EASE over the items with enough interactions (capped by ease_item_count, most popular first).
 
     ``matrix`` is engine.ease_matrix (ratings gently weighted by stars).
     """
     candidates = np.flatnonzero(popularity >= hp["ease_min_count"])
-    if len(candidates) > hp["ease_max_items"]:
-        candidates = candidates[np.argsort(-popularity[candidates], kind="stable")[: hp["ease_max_items"]]]
+    limit = ease_item_count(popularity, hp)
+    if len(candidates) > limit:
+        candidates = candidates[np.argsort(-popularity[candidates], kind="stable")[:limit]]
     candidates = np.sort(candidates)
     position = np.full(matrix.shape[1], -1, np.int64)
     position[candidates] = np.arange(len(candidates))

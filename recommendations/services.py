@@ -1,15 +1,15 @@
 """Services that write: fitting a model version, publishing it, storing folded-in users."""
 from __future__ import annotations
 
-import io
 import logging
 import pickle
 import re
 import traceback
+from types import SimpleNamespace
 
 import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -19,10 +19,14 @@ from recommendations import engine
 from recommendations.dataset import load_training_data
 from recommendations.metrics import ranking_metrics
 from recommendations.models import ModelVersion, UserVector
-from recommendations.recommender import DEFAULT_HYPERPARAMETERS, Recommender, TrainingData, fit_recommender
+from recommendations.recommender import (DEFAULT_HYPERPARAMETERS, Recommender, TrainingData, fit_recommender,
+                                         lightfm_epochs)
 
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MIN_RATINGS = 5
+HOLDOUT_MAX_USERS = 3000
+HOLDOUT_MAX_TRAIN_RATINGS = 3_000_000
+HOLDOUT_CHUNK = 200  # users scored together (matrix products, recommendations.warming)
 # Files of one version in RECOMMENDER_ARTIFACT_DIR: model-<id>.pkl, model-<id>_<suffix>.pkl, model-<id>-<part>...
 ARTIFACT_FILE = re.compile(r"^model-(\d+)(?=[._-])")
 
@@ -40,20 +44,24 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     version = ModelVersion.objects.create(status=ModelVersion.Status.TRAINING, hyperparameters=hp)
     timer = engine.Timer()
+    steps = engine.StepLog()
     try:
-        data = load_training_data()
-        metrics = holdout_metrics(data, hp, progress=progress)
+        with steps.step("load"):
+            data = load_training_data()
+        with steps.step("holdout check"):
+            metrics = holdout_metrics(data, hp, progress=progress)
         bar = (lambda it: tqdm(it, desc="LightFM epochs", leave=False)) if progress else None
         neural_bar = (lambda it: tqdm(it, desc="neural taste epochs", leave=False)) if progress else None
-        recommender = fit_recommender(data, hp, progress=bar, neural_progress=neural_bar)
+        recommender = fit_recommender(data, hp, progress=bar, neural_progress=neural_bar, steps=steps)
         recommender.version_id = version.pk
         if recommender.neural is not None:
             metrics["neural_train_seconds"] = round(recommender.neural.train_seconds, 1)
+        metrics["ease_items"] = int(len(recommender.ease_items))
+        metrics["lightfm_epochs"] = lightfm_epochs(hp, len(data.scores))
         recommender.metrics = metrics
-        buffer = io.BytesIO()
-        pickle.dump(recommender, buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        name = default_storage.save(f"{settings.RECOMMENDER_ARTIFACT_DIR}/model-{version.pk}.pkl",
-                                    ContentFile(buffer.getvalue()))
+        with steps.step("save artifact"):
+            name = _save_artifact(recommender, version.pk)
+        metrics["steps"] = steps.entries
     except Exception:
         version.status = ModelVersion.Status.FAILED
         version.error = traceback.format_exc()
@@ -69,51 +77,97 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
     return version
 
 
+def _save_artifact(recommender: Recommender, version_id: int) -> str:
+    """Pickle the recommender into the default storage (streamed through a temporary file, so
+    the artifact is never held in memory twice)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as handle:
+        pickle.dump(recommender, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.seek(0)
+        return default_storage.save(f"{settings.RECOMMENDER_ARTIFACT_DIR}/model-{version_id}.pkl", File(handle))
+
+
 def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10) -> dict:
     """nDCG@10 etc. of the served blend, LightFM alone and popularity on a random holdout.
 
     A guard against publishing a broken fit, not a measurement of quality (``evaluate`` measures
     that): the holdout model is fitted with a third of the epochs (LightFM's and the neural
     model's), which keeps the check to about a third of a refit (fewer epochs make the check,
-    if anything, stricter).
+    if anything, stricter). At scale the check reads a sample of users: up to
+    HOLDOUT_MAX_USERS users are scored, and the check model is fitted on the ratings of a
+    random share of the users holding about HOLDOUT_MAX_TRAIN_RATINGS ratings (the scored users
+    among them), so its cost stops growing with the data.
     """
     rng = np.random.default_rng(hp.get("seed", 42))
     counts = np.bincount(data.users, minlength=data.n_users)
-    eligible = counts[data.users] >= HOLDOUT_MIN_RATINGS
-    test_mask = eligible & (rng.random(len(data.users)) < HOLDOUT_SHARE)
+    data = _user_sample(data, counts, rng)
+    eligible_users = np.flatnonzero(np.bincount(data.users, minlength=data.n_users) >= HOLDOUT_MIN_RATINGS)
+    if len(eligible_users) > HOLDOUT_MAX_USERS:
+        eligible_users = np.sort(rng.choice(eligible_users, HOLDOUT_MAX_USERS, replace=False))
+    scored = np.zeros(data.n_users, bool)
+    scored[eligible_users] = True
+    test_mask = scored[data.users] & (rng.random(len(data.users)) < HOLDOUT_SHARE)
     if not test_mask.any():
         return {}
     train = data.subset(~test_mask)
-    model = fit_recommender(train, {**hp, "epochs": max(1, hp["epochs"] // 3), "neural_epochs": -(-hp["neural_epochs"] // 3),
-                                    "neural_min_steps": hp["neural_min_steps"] // 3}, ranking_only=True)
-    relevant: dict[int, set] = {}
-    for u, i in zip(data.users[test_mask].tolist(), data.items[test_mask].tolist()):
-        relevant.setdefault(u, set()).add(i)
-    rated: dict[int, tuple[list, list]] = {}
-    for u, i, s in zip(train.users.tolist(), train.items.tolist(), train.scores.tolist()):
-        entry = rated.setdefault(u, ([], []))
-        entry[0].append(i), entry[1].append(s)
+    model = fit_recommender(train, {**hp, "epochs": max(1, lightfm_epochs(hp, len(train.scores)) // 3),
+                                    "neural_epochs": -(-hp["neural_epochs"] // 3),
+                                    "neural_min_steps": hp["neural_min_steps"] // 3,
+                                    "neural_max_steps": -(-hp.get("neural_max_steps", 0) // 3) or None},
+                            ranking_only=True)
+    relevant = _by_user(data.users[test_mask], data.items[test_mask])
+    train_items = _by_user(train.users, train.items)
+    train_scores = _by_user(train.users, train.scores)
     served, lightfm_only, popular = {}, {}, {}
-    for u in relevant:
-        items, scores = (np.array(x) for x in rated.get(u, ([], [])))
-        items = items.astype(np.int64)
-        vector = model.user_vectors[u]
-        features = data.user_features[u] if u < len(data.user_features) else ()
-        for target, scores_all in (
-            (served, model.blended_scores(vector, items, scores.astype(np.float32), features)),
-            (lightfm_only, model.lightfm_scores(vector)),
-            (popular, model.popularity.astype(np.float64).copy()),
-        ):
-            scores_all = scores_all.astype(np.float64)
-            scores_all[items] = -np.inf
-            target[u] = engine.top_k(scores_all, k).tolist()
+    from recommendations.warming import blended_scores_many
+
+    users = list(relevant)
+    for start in range(0, len(users), HOLDOUT_CHUNK):
+        chunk = users[start:start + HOLDOUT_CHUNK]
+        states = [SimpleNamespace(vector=model.user_vectors[u], items=train_items.get(u, np.empty(0, np.int64)).astype(np.int64),
+                                  scores=train_scores.get(u, np.empty(0, np.float32)).astype(np.float32)) for u in chunk]
+        features = [data.user_features[u] if u < len(data.user_features) else () for u in chunk]
+        blend = blended_scores_many(model, states, features)
+        lightfm = np.stack([s.vector for s in states]) @ model.fold.item_vectors.T + model.item_bias
+        for row, (u, state) in enumerate(zip(chunk, states)):
+            for target, scores_all in ((served, blend[row]), (lightfm_only, lightfm[row]),
+                                       (popular, model.popularity.astype(np.float64).copy())):
+                scores_all = scores_all.astype(np.float64)
+                scores_all[state.items] = -np.inf
+                target[u] = engine.top_k(scores_all, k).tolist()
+    relevant = {u: set(items.tolist()) for u, items in relevant.items()}
     result = {}
     for name, recs in (("served", served), ("lightfm", lightfm_only), ("popularity", popular)):
         m = ranking_metrics(recs, relevant, k, n_items=data.n_items)
         result[f"holdout_{name}_ndcg@{k}"] = round(m[f"ndcg@{k}"], 4)
         result[f"holdout_{name}_precision@{k}"] = round(m[f"precision@{k}"], 4)
     result["holdout_ratings"] = int(test_mask.sum())
+    result["holdout_users"] = len(relevant)
+    result["holdout_train_ratings"] = int(len(train.scores))
     return result
+
+
+def _user_sample(data: TrainingData, counts: np.ndarray, rng) -> TrainingData:
+    """The ratings of a random share of the users holding about HOLDOUT_MAX_TRAIN_RATINGS ratings
+    (all of them when there are fewer)."""
+    if len(data.scores) <= HOLDOUT_MAX_TRAIN_RATINGS:
+        return data
+    order = rng.permutation(data.n_users)
+    kept = order[: int(np.searchsorted(np.cumsum(counts[order]), HOLDOUT_MAX_TRAIN_RATINGS)) + 1]
+    chosen = np.zeros(data.n_users, bool)
+    chosen[kept] = True
+    return data.subset(chosen[data.users])
+
+
+def _by_user(users: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
+    """{user: their values} from parallel arrays, one sort (no Python object per rating)."""
+    order = np.argsort(users, kind="stable")
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]]) if len(users) else np.empty(0, int)
+    ends = np.r_[starts[1:], len(users)]
+    ordered = values[order]
+    return {int(sorted_users[a]): ordered[a:b] for a, b in zip(starts, ends)}
 
 
 @transaction.atomic

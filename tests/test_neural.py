@@ -172,3 +172,22 @@ def test_a_fit_without_the_neural_model_still_serves():
     items, scores = films_of("Western")[:5], np.full(5, 5.0, np.float32)
     assert np.isfinite(model.blended_scores(model.prior_vector(None, []), items, scores)).all()
     assert np.isfinite(model.predicted_stars(None, films_of("Horror")[:3], items, scores)).all()
+
+
+def test_the_item_tower_of_a_few_films_is_the_whole_towers_rows():
+    """The sampled softmax computes the item tower for its candidates only: the same vectors."""
+    import torch
+
+    from recommendations.neural import NEURAL_HYPERPARAMETERS, _build_network, _feature_subset, _item_feature_lists
+
+    features = [["genre:Drama", "decade:1990"], [], ["genre:Horror"], ["genre:Drama", "actor:A", "actor:B"], ["tag:x"]]
+    ids, offsets, n_features = _item_feature_lists(features)
+    torch.manual_seed(0)
+    net = _build_network(len(features), n_features, 4, NEURAL_HYPERPARAMETERS)
+    keep = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+    rows = np.array([0, 1, 3, 4])
+    sub_ids, sub_offsets = _feature_subset(ids, offsets, rows)
+    whole = net.items(torch.from_numpy(ids), torch.from_numpy(offsets), keep)
+    few = net.items_of(torch.from_numpy(rows), torch.from_numpy(sub_ids), torch.from_numpy(sub_offsets), keep)
+    for full, part in zip(whole, few):
+        assert torch.allclose(full[torch.from_numpy(rows)], part, atol=1e-6)

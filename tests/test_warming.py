@@ -1,0 +1,69 @@
+"""Warming many users at once gives each the list recommend_for_user serves them."""
+import numpy as np
+import pytest
+
+from catalog.models import Genre, Movie, NotInterested, Rating
+from recommendations import cache, pipeline, selectors, services, warming
+from recommendations.models import DiscoveryPreference, GenrePreference, ModelVersion
+from tests.factories import make_user
+from tests.pipeline_data import FAST_FIT, make_taste_catalogue
+
+pytestmark = [pytest.mark.redis]
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def served(user):
+    return [(r.movie.pk, r.predicted_stars, r.explanation) for r in selectors.recommend_for_user(user, n=20)]
+
+
+def batched(lists, user):
+    return [(r.movie.pk, r.predicted_stars, r.explanation) for r in lists[user.pk]]
+
+
+@pytest.mark.django_db
+def test_a_chunk_of_users_gets_exactly_the_lists_served_one_by_one(redis_cache, media):
+    groups = make_taste_catalogue()
+    version = services.fit_model(hyperparameters=FAST_FIT, progress=False)
+    services.publish_model(version)
+    selectors.expire_current_model()
+    western, musical, horror = groups["Western"][0], groups["Musical"][0], groups["Horror"][0]
+    # Users whose state differs from what the model was trained on, each in its own way.
+    NotInterested.objects.create(user=western, movie=Movie.objects.filter(title__startswith="Western").exclude(
+        ratings__user=western).first())
+    GenrePreference.objects.create(user=musical, genre=Genre.objects.get(name="Horror"))
+    DiscoveryPreference.objects.create(user=horror, level=4)
+    newcomer = make_user()
+    Rating.objects.create(user=newcomer, movie=Movie.objects.get(title="Horror 3"), score=5.0,
+                          created_at=western.date_joined, updated_at=western.date_joined)
+    stranger = make_user()  # no ratings at all
+    users = [u for members in groups.values() for u in members] + [newcomer, stranger]
+
+    lists = warming.recommend_for_users(selectors.current_model(), [u.pk for u in users], n=20)
+
+    assert set(lists) == {u.pk for u in users}
+    for user in users:
+        assert batched(lists, user) == served(user), user
+    assert batched(lists, western) and batched(lists, stranger)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_warming_in_forked_processes_writes_every_list_as_served(redis_cache, media, settings, monkeypatch):
+    groups = make_taste_catalogue()
+    users = [u for members in groups.values() for u in members]
+    settings.RECOMMENDER_WARM_PROCESSES = 2
+    monkeypatch.setattr(pipeline, "WARM_BATCH", 8)  # 45 users: 6 chunks shared by 2 processes
+
+    outcome = pipeline.refit_and_publish(hyperparameters=FAST_FIT)
+
+    version = ModelVersion.objects.get(is_current=True)
+    assert outcome == {"outcome": "published", "version": version.pk, "warmed": len(users)}
+    for user in users:
+        payload = cache.cache.get(cache.list_key(str(version.pk), user.pk))
+        assert [item["movie_id"] for item in payload] == [r.movie.pk for r in selectors.recommend_for_user(user, n=60)]
+    steps = [entry[0] for entry in ModelVersion.objects.get(pk=version.pk).metrics["steps"]]
+    assert {"load", "holdout check", "lightfm", "ease", "neural", "save artifact", "publish", "warm"} <= set(steps)
+    assert np.isfinite([entry[2] for entry in ModelVersion.objects.get(pk=version.pk).metrics["steps"]]).all()
