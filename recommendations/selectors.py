@@ -31,8 +31,7 @@ LIKED_MIN = 4.0
 NEIGHBOURS = 20
 SIMILAR_TASTE = "Popular with people whose ratings resemble yours"
 # A film the user is predicted to rate below this (or below their own mean, for a harsh rater)
-# comes after every film predicted at or above it in their picks (top picks, a genre's picks),
-# and is left out of "because you liked": the ranking models rank what people like them watch,
+# is left out of "because you liked": the ranking models rank what people like them watch,
 # including films they watched and disliked; the predicted stars say whether this user would
 # like it.
 PICK_MIN_STARS = 3.0
@@ -207,9 +206,8 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
 
     The model's scores are re-ranked (recommendations.rerank): calibrated to the genres of the
     films the user liked and the genres they picked (not within a one-genre row), and moved along
-    the discovery dial (``discovery``, default: the user's remembered position); films predicted
-    below pick_min_stars come after all the others. Falls back to the most popular films when no
-    model is published or the user is anonymous.
+    the discovery dial (``discovery``, default: the user's remembered position).
+    Falls back to the most popular films when no model is published or the user is anonymous.
     """
     model = current_model()
     genre_name = _genre_name(genre)
@@ -233,8 +231,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     vocabulary = _genre_vocabulary(model)
     liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
     target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
-    best = rerank.rerank(scores, n + max(10, n // 2), item_genres=model.item_genres, popularity=model.popularity,
-                         target=target,
+    best = rerank.rerank(scores, n + 10, item_genres=model.item_genres, popularity=model.popularity, target=target,
                          vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
                          discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
@@ -244,8 +241,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     if not best:
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
     stars = model.predicted_stars(user.pk, np.array(best), state.items, state.scores, features)
-    order = np.argsort(stars < pick_min_stars(state.scores), kind="stable")[:n]
-    best, stars = [best[k] for k in order], stars[order]
+    best, stars = best[:n], stars[:n]
     explainer = Explainer(model, state, picked)
     reasons = explainer.explain_many(best)
     return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), reasons[i])
