@@ -4,7 +4,8 @@ Against a running site (BENCH_SITE_URL, default http://127.0.0.1:8111) whose dat
 ml-latest-small with its metadata and a trained model (README "Real data", `train_model`):
 each fan rates 9 films of their taste at 4.5–5 stars and 3 of the other's at 1 star through
 the REST API, then this prints their home page rows (titles, predicted stars, explanations,
-read from the HTML a browser gets) and the API's top picks.
+read from the HTML a browser gets), the predicted stars of unseen films of their taste and of
+the taste they disliked, and the API's top picks.
 
 The two accounts are created in the site's database (the same DATABASE_URL as the site: the
 API has no sign-up, and the website's sign-up waits for an emailed link); everything else goes
@@ -33,9 +34,19 @@ SCI_FI = [("The Matrix", 1999), ("Star Wars: Episode IV - A New Hope", 1977), ("
 ROMANCE = [("Pretty Woman", 1990), ("Sleepless in Seattle", 1993), ("Notting Hill", 1999),
            ("When Harry Met Sally...", 1989), ("Four Weddings and a Funeral", 1994), ("Titanic", 1997),
            ("Casablanca", 1942), ("While You Were Sleeping", 1995), ("Shakespeare in Love", 1998)]
+# Unseen films close to each fan's likes and to their dislikes (the same lists on every site, so
+# two versions are compared on the same films): the issue's contrast check asks that films close
+# to the dislikes are predicted at least 1 star below films close to the likes, and at most 3.5.
+MORE_SCI_FI = [("Aliens", 1986), ("Star Wars: Episode VI - Return of the Jedi", 1983), ("Total Recall", 1990),
+               ("Gattaca", 1997), ("The Fifth Element", 1997), ("Jurassic Park", 1993), ("Predator", 1987),
+               ("Minority Report", 2002)]
+MORE_ROMANCE = [("You've Got Mail", 1998), ("Runaway Bride", 1999), ("Bridget Jones's Diary", 2001),
+                ("My Best Friend's Wedding", 1997), ("Love Actually", 2003), ("Sense and Sensibility", 1995),
+                ("Ghost", 1990), ("Jerry Maguire", 1996)]
 FANS = {
-    "sci-fi fan": (SCI_FI, ROMANCE[:3]),
-    "romance fan": (ROMANCE, [("Alien", 1979), ("The Terminator", 1984), ("The Matrix", 1999)]),
+    "sci-fi fan": (SCI_FI, ROMANCE[:3], MORE_SCI_FI, MORE_ROMANCE),
+    "romance fan": (ROMANCE, [("Alien", 1979), ("The Terminator", 1984), ("The Matrix", 1999)], MORE_ROMANCE,
+                    MORE_SCI_FI),
 }
 
 
@@ -137,7 +148,23 @@ def sign_in_to_website(client: Client, email: str) -> None:
         raise RuntimeError(f"website sign-in answered {status}")
 
 
-def run_fan(label: str, liked, disliked) -> None:
+def print_contrast(client: Client, close_to_likes, close_to_dislikes) -> None:
+    """Predicted stars of unseen films close to the likes and to the dislikes, and the gap."""
+    means = {}
+    for name, films in (("close to the likes", close_to_likes), ("close to the dislikes", close_to_dislikes)):
+        stars = []
+        for title, year in films:
+            movie = find_movie(client, title, year)
+            value = client.api("GET", f"/api/v1/movies/{movie['id']}/predicted-rating/")["predicted_rating"]
+            stars.append((title, value))
+        known = [v for _, v in stars if v is not None]
+        means[name] = sum(known) / len(known) if known else float("nan")
+        listed = ", ".join(f"{t} {'-' if v is None else f'{v:.1f}'}" for t, v in stars)
+        print(f"    {name}: mean {means[name]:.2f}, max {max(known, default=float('nan')):.1f} ({listed})")
+    print(f"    gap: {means['close to the likes'] - means['close to the dislikes']:.2f} stars")
+
+
+def run_fan(label: str, liked, disliked, close_to_likes, close_to_dislikes) -> None:
     email = f"taste-{label.split()[0]}-{int(time.time() * 1000)}@bench.example"
     create_account(email)
     client = Client()
@@ -158,6 +185,8 @@ def run_fan(label: str, liked, disliked) -> None:
         for card in cards:
             predicted = card["predicted"].strip().removeprefix("For you: ") or "-"
             print(f"    {card['title'].strip():<55.55} {predicted:>4}  {' '.join(card['why'].split())}")
+    print("\n  [api] predicted stars of unseen films (/api/v1/movies/<id>/predicted-rating/)")
+    print_contrast(client, close_to_likes, close_to_dislikes)
     picks = client.api("GET", "/api/v1/recommendations/?row=top&n=12")["results"]
     print("\n  [api] /api/v1/recommendations/?row=top&n=12")
     for item in picks:
@@ -167,5 +196,5 @@ def run_fan(label: str, liked, disliked) -> None:
 
 def main():
     print(f"site: {SITE}")
-    for label, (liked, disliked) in FANS.items():
-        run_fan(label, liked, disliked)
+    for label, (liked, disliked, close_to_likes, close_to_dislikes) in FANS.items():
+        run_fan(label, liked, disliked, close_to_likes, close_to_dislikes)

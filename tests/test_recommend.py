@@ -248,3 +248,35 @@ def test_predicted_stars_follow_a_users_likes_and_dislikes(settings, tmp_path, j
     disliked = [stars[m.pk] for m in horror[3:]]
     assert max(disliked) <= 3.5, (liked, disliked)
     assert min(liked) - max(disliked) >= 1.0, (liked, disliked)
+
+
+def test_because_you_liked_leaves_out_films_the_user_is_predicted_to_dislike(settings, tmp_path):
+    """Westerns everybody who rated them disliked are close to a western fan's favourites (the
+    fans all watched them), but the fan is told 1-2 stars for them: "because you liked" does not
+    offer them."""
+    from catalog.models import Movie
+    from recommendations.selectors import because_you_liked, home_rows, predicted_stars_map
+    from tests.pipeline_data import make_taste_catalogue
+
+    settings.MEDIA_ROOT = tmp_path
+    groups = make_taste_catalogue()
+    westerns = list(Movie.objects.filter(genres__name="Western").order_by("pk"))
+    horror = list(Movie.objects.filter(genres__name="Horror").order_by("pk"))
+    duds = [make_movie(f"Dull western {i}", genres=["Western"]) for i in range(4)]
+    for user in groups["Western"]:
+        for movie in duds:
+            rate(user, movie, 1.0 if user.pk % 2 else 1.5)
+    refresh_movie_stats()
+    fan = make_user()
+    for i, movie in enumerate(westerns[:9]):
+        rate(fan, movie, 5.0 if i % 2 else 4.5)
+    for movie in horror[:3]:
+        rate(fan, movie, 1.0)
+    fit_and_publish()
+    assert max(predicted_stars_map(fan, duds).values()) < 3.0
+
+    _, because = because_you_liked(fan, n=10)
+    assert len(because) >= 5
+    assert not set(duds) & set(because), [m.title for m in because]
+    rows = {row.key: row for row in home_rows(fan, top_picks=recommend_for_user(fan, n=4), n=8)}
+    assert rows["because"].items and min(item.predicted_stars for item in rows["because"].items) >= 3.0
