@@ -303,7 +303,7 @@ def main() -> None:
                 _warm(web.url, requests[:len(users)] if len(requests) > len(users) else requests)
         results = {name: _measure(web.url, folder, name, requests) for name, requests in plan.items()}
         floor = results["floor: /healthz"]["rate"]
-        print(f"\nml-latest-small + metadata" if not SCALE else f"\ngenerated release {SCALE}")
+        print("\nml-latest-small + metadata" if not SCALE else f"\ngenerated release {SCALE}")
         _table(results, floor)
 
         by_user = {}

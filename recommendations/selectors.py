@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Avg, Count, F, FloatField, Max, Q, Sum, prefetch_related_objects
+from django.db.models import Avg, Count, Q, prefetch_related_objects
 
 from catalog.models import (
     Actor,
