@@ -25,7 +25,7 @@ from django.utils.connection import ConnectionProxy
 
 from catalog.models import Movie, NotInterested, Rating
 from movierec.cache_backends import REDIS_ERRORS, GuardedRedisCache, breaker, redis_guard
-from recommendations import selectors
+from recommendations import experiments, selectors
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +139,35 @@ def store_many(version: str, lists: dict[int, list]) -> None:
     )
 
 
+def user_list_version(user, pointer: str | None = None) -> str:
+    """The version part of the user's list key: the served version, or while an experiment runs
+    their arm's (version and arm), so the arms' lists never mix."""
+    pointer = current_version_pointer() if pointer is None else pointer
+    serving = experiments.serving_for(user)
+    if serving is None:
+        return pointer
+    return f"{serving.version_id or pointer}{serving.cache_suffix}"
+
+
 def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     """Delete the user's cached list of the served version (or of every version and of "no
-    model"), so the next read computes it afresh. Raises a REDIS_ERRORS error when Redis is down."""
-    from recommendations.models import ModelVersion
+    model"), with its experiment arms' lists, so the next read computes it afresh. Raises a
+    REDIS_ERRORS error when Redis is down."""
+    from recommendations.models import Experiment, ModelVersion
 
     if every_version:
         versions = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)] + [NO_MODEL]
+        tests = Experiment.objects.all()
     else:
         versions = [current_version_pointer()]
-    cache.delete_many([list_key(version, user_id) for version in versions])
+        tests = Experiment.objects.filter(status=Experiment.Status.RUNNING)
+    keys = [list_key(version, user_id) for version in versions]
+    for pk, version_a, version_b in tests.values_list("pk", "a_version_id", "b_version_id"):
+        for arm, version in (("A", version_a), ("B", version_b)):
+            # An arm without a version of its own serves whichever version was current.
+            for base in ([str(version)] if version else versions):
+                keys.append(list_key(f"{base}x{pk}{arm}", user_id))
+    cache.delete_many(keys)
 
 
 def record_warm(version, count: int, seconds: float) -> None:
@@ -188,7 +207,8 @@ def get_recommendations(user, n: int = 20):
     if not user.is_authenticated or breaker.is_open:
         return selectors.recommend_for_user(user, n=n)
     try:
-        version = current_version_pointer()
+        pointer = current_version_pointer()
+        version = user_list_version(user, pointer)
         payload = cache.get(list_key(version, user.pk))
         _count(HITS_KEY if payload is not None else MISSES_KEY)
     except REDIS_ERRORS:
@@ -207,7 +227,7 @@ def get_recommendations(user, n: int = 20):
     recommendations = selectors.recommend_for_user(user, n=max(n, settings.RECOMMENDER_CACHE_TOP_N))
     try:
         store_recommendations(version, user.pk, recommendations)
-        if version == NO_MODEL:
+        if pointer == NO_MODEL:
             request_first_fit_once()
     except REDIS_ERRORS:
         pass  # the breaker logged it

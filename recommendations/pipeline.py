@@ -14,7 +14,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from catalog.models import Rating
-from recommendations import cache, feedback, selectors, services
+from recommendations import cache, experiments, feedback, selectors, services
 from recommendations.locks import refit_lock, refit_running
 from recommendations.models import ModelVersion
 
@@ -107,7 +107,8 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
     written = 0
     for offset in tqdm(range(0, len(ids), WARM_BATCH), desc=f"warm v{version_id}", unit="batch", disable=not progress):
         users = User.objects.filter(pk__in=ids[offset:offset + WARM_BATCH])
-        lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
+        with experiments.outside_experiments():  # these keys hold the published version's lists
+            lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
         cache.store_many(str(version_id), lists)
         written += len(lists)
     cache.switch_pointer(version_id)
@@ -146,7 +147,7 @@ def refresh_user_list(user_id: int) -> bool:
         return False
     feedback.user_feedback_changed(user_id)
     recommendations = selectors.recommend_for_user(user, n=settings.RECOMMENDER_CACHE_TOP_N)
-    cache.store_recommendations(cache.current_version_pointer(), user_id, recommendations)
+    cache.store_recommendations(cache.user_list_version(user), user_id, recommendations)
     return True
 
 
