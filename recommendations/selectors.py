@@ -81,13 +81,15 @@ def current_model():
     return _current.get()
 
 
-def expire_current_model() -> None:
-    """Make the next current_model() call re-check the current version at once."""
-    _current.expire()
-
-
 _arm_models: dict[int, object] = {}  # version id -> loaded model, for experiment arms
 _arm_lock = threading.Lock()
+
+
+def expire_current_model() -> None:
+    """Make the next current_model() call re-check the current version at once (and let go of
+    the experiment arms' loaded models)."""
+    _current.expire()
+    _arm_models.clear()
 
 
 def model_for_user(user):
