@@ -54,6 +54,31 @@ refresh_movie_stats()
 print("SETUP " + json.dumps({{"cookies": cookies}}))
 """
 
+DIRECT_SCRIPT = """
+import json, time
+from accounts.models import User
+from catalog.models import Movie
+from recommendations import impressions
+user = User.objects.get(email="home0@bench.local")
+page = [("top", list(Movie.objects.all()[:12])), ("because", list(Movie.objects.all()[12:24])),
+        ("person", list(Movie.objects.all()[24:26])), ("trending", list(Movie.objects.all()[26:38])),
+        ("genre", list(Movie.objects.all()[38:50]))]
+impressions.flush()
+samples = []
+for _ in range({pages}):
+    started = time.perf_counter()
+    impressions.log_rows(user, page)
+    samples.append(time.perf_counter() - started)
+started = time.perf_counter()
+moved = impressions.flush()
+flush = time.perf_counter() - started
+samples.sort()
+from recommendations.models import Impression
+Impression.objects.filter(user=user).delete()
+print("DIRECT " + json.dumps({{"p50": samples[len(samples) // 2], "p99": samples[int(0.99 * len(samples))],
+                              "moved": moved, "flush": flush}}))
+"""
+
 COUNT_SCRIPT = """
 from recommendations.models import Impression
 from recommendations import impressions
@@ -133,6 +158,8 @@ def main() -> None:
         stored, _ = count()
         beat.terminate()
         beat.wait(timeout=30)
+        direct = json.loads(_manage({**env, "IMPRESSIONS_ENABLED": "1"}, "shell", stdin=DIRECT_SCRIPT.format(pages=400))
+                            .split("DIRECT ", 1)[1])
 
         figures = {name: _figures(values) for name, values in latencies.items()}
         low, high = _bootstrap_p99_change(latencies["on"], latencies["off"])
@@ -146,6 +173,11 @@ def main() -> None:
               f"p50 on/off: {figures['on']['p50'] / figures['off']['p50']:.3f}")
         print(f"films shown by the 'on' instance (warm-up included): {cards_on}; impressions in the database "
               f"after the flushes: {stored}")
+        print(f"direct cost of logging one 50-film home page (RPUSH pipeline to Redis), 400 pages: "
+              f"p50 {direct['p50'] * 1000:.2f} ms, p99 {direct['p99'] * 1000:.2f} ms "
+              f"({direct['p50'] * 1000 / figures['on']['p50']:.1%} of the page's p50); writing them "
+              f"({direct['moved']} events) into the database: {direct['flush']:.2f} s "
+              f"({direct['moved'] / direct['flush']:.0f} impressions/s)")
     finally:
         for server in servers:
             server.stop()
