@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import history_import
-from recommendations import group_selectors, group_services
+from recommendations import group_selectors, group_services, impressions
 from recommendations.group_serializers import (
     GroupCreateSerializer,
     GroupRecommendationQuerySerializer,

@@ -64,6 +64,9 @@ def test_every_surface_showing_recommendations_logs_its_impressions(world, clien
     page = client.get(reverse("groups:detail", args=[group.pk]))
     assert [i.movie_id for i in shown(fan, "group")] == [item.movie.pk for item in page.context["list"].items]
     assert shown(fan, "group")
+    Impression.objects.filter(row="group").delete()
+    results = client.get(f"/api/v1/groups/{group.pk}/recommendations/").json()["results"]
+    assert [i.movie_id for i in shown(fan, "group")] == [r["movie"]["id"] for r in results]
 
     client.logout()
     before = Impression.objects.count()
