@@ -72,7 +72,7 @@ def delete_account(*, user) -> None:
     """Delete the user and everything the site holds about them, at once.
 
     The database rows go with the user (ratings, tags, lists, history imports, genre picks,
-    fold-in vectors, API tokens, email addresses, website sessions); the movies they rated get
+    fold-in vectors, impressions, API tokens, email addresses, website sessions); the movies they rated get
     their rating count and mean recomputed in the same transaction. Once it commits, their
     cached recommendation lists (every model version's) are deleted from Redis. What stays in
     model artifacts until they are refitted and pruned is listed in the README ("Deleting an account").

@@ -39,6 +39,7 @@ from catalog.serializers import (
     ScoreInputSerializer,
 )
 from movierec.api import IsStaffOrReadOnly
+from recommendations import impressions
 
 # Up to 18 digits: every such id fits a 64-bit key; longer ones are answered 404 by the router.
 ID_PATTERN = "[0-9]{1,18}"
@@ -113,6 +114,7 @@ class MovieViewSet(viewsets.ModelViewSet):
             movie = selectors.movie_detail(int(pk))
         except Movie.DoesNotExist:
             raise NotFound("No movie with this id.")
+        impressions.log_outcome(request.user, movie.pk, "opened")
         context = movie_list_context(request, [movie])
         context["flags"] = selectors.movie_flags_for_user(request.user, movie)
         return Response(MovieDetailSerializer(movie, context=context).data)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from catalog.models import HALF_STARS, CastMember, Director, Movie, NotInterested, Rating, Tag, WatchlistEntry
 from catalog.text import normalize
+from recommendations import impressions
 from recommendations.tasks import request_user_refresh
 
 RATING_RULE = "A rating is 0.5 to 5 stars in half-star steps (0.5, 1, 1.5 … 5)."
@@ -27,9 +28,17 @@ def validate_score(score) -> float:
     return float(value)
 
 
-def _notify_feedback_changed(user_id: int) -> None:
-    # A debounced Celery task folds the user in (recommendations.feedback) and replaces their cached list.
-    transaction.on_commit(lambda: request_user_refresh(user_id))
+def _notify_feedback_changed(user, outcome: tuple | None = None) -> None:
+    """After commit: the debounced refresh of the user's list and, for a change made on the site
+    now, the outcome (movie id, kind, stars) for the impressions log."""
+    def notify():
+        # A debounced Celery task folds the user in (recommendations.feedback) and replaces their cached list.
+        request_user_refresh(user.pk)
+        if outcome is not None:
+            movie_id, kind, stars = outcome
+            impressions.log_outcome(user, movie_id, kind, stars=stars)
+
+    transaction.on_commit(notify)
 
 
 @transaction.atomic
@@ -51,7 +60,8 @@ def rate_movie(*, user, movie, score, rated_at=None) -> Rating:
         rating.save(update_fields=["score", "updated_at"])
     WatchlistEntry.objects.filter(user=user, movie=movie).delete()
     refresh_movie_stats([movie.pk])
-    _notify_feedback_changed(user.pk)
+    # An outcome only for a rating given now on the site, not one imported from a diary.
+    _notify_feedback_changed(user, (movie.pk, "rated", value) if rated_at is None else None)
     return rating
 
 
@@ -61,7 +71,7 @@ def remove_rating(*, user, movie) -> bool:
     deleted, _ = Rating.objects.filter(user=user, movie=movie).delete()
     if deleted:
         refresh_movie_stats([movie.pk])
-        _notify_feedback_changed(user.pk)
+        _notify_feedback_changed(user)
     return bool(deleted)
 
 
@@ -71,6 +81,8 @@ def add_to_watchlist(*, user, movie, added_at=None) -> WatchlistEntry:
     added_at (default now) dates a new entry: an imported watchlist keeps its order.
     """
     entry, created = WatchlistEntry.objects.get_or_create(user=user, movie=movie)
+    if created and added_at is None:
+        impressions.log_outcome_on_commit(user, movie.pk, "watchlisted")
     if created and added_at is not None:  # added_at is auto_now_add: it can only be changed after
         WatchlistEntry.objects.filter(pk=entry.pk).update(added_at=added_at)
         entry.added_at = added_at
@@ -87,7 +99,7 @@ def hide_movie(*, user, movie) -> NotInterested:
     """Mark movie as "not interested": it is never recommended to this user again."""
     entry, created = NotInterested.objects.get_or_create(user=user, movie=movie)
     if created:
-        _notify_feedback_changed(user.pk)
+        _notify_feedback_changed(user, (movie.pk, "hidden", None))
     return entry
 
 
@@ -96,7 +108,7 @@ def unhide_movie(*, user, movie) -> None:
     """Undo hide_movie: the movie may be recommended again."""
     deleted, _ = NotInterested.objects.filter(user=user, movie=movie).delete()
     if deleted:
-        _notify_feedback_changed(user.pk)
+        _notify_feedback_changed(user)
 
 
 def refresh_movie_stats(movie_ids=None) -> None:

@@ -22,7 +22,7 @@ from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
 from catalog.search import search_catalogue
-from recommendations import discovery, onboarding
+from recommendations import discovery, impressions, onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_home_rows, get_recommendations
 from recommendations.rerank import DISCOVERY_LEVELS
@@ -60,6 +60,7 @@ def home(request):
         level = recommendation_selectors.discovery_level(request.user)
         top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
         context["rows"] = get_home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
+        impressions.log_rows(request.user, [(row.key, [item.movie for item in row.items]) for row in context["rows"]])
         context["discovery_level"] = level
         context["discovery_levels"] = list(DISCOVERY_LEVELS.items())
         rated = onboarding.rated_count(request.user, request.session)
@@ -154,7 +155,8 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
         "rating_error": rating_error,
         **selectors.movie_flags_for_user(request.user, movie),
     }
-    context["similar"] = recommendation_selectors.similar_movies(movie, n=12)
+    context["similar"] = recommendation_selectors.similar_movies(movie, n=12, user=request.user)
+    impressions.log_shown(request.user, "similar", context["similar"])
     context["by_directors"] = selectors.more_from_directors(movie, n=12)
     context.update(_ratings_context(request, context["by_directors"]))
     prefetch_related_objects(context["similar"], "genres")
@@ -165,7 +167,9 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
 
 @require_GET
 def movie_detail(request, movie_id):
-    return _movie_page(request, _movie_or_404(movie_id))
+    movie = _movie_or_404(movie_id)
+    impressions.log_outcome(request.user, movie.pk, "opened")
+    return _movie_page(request, movie)
 
 
 def _poster_etag(request, movie_id):

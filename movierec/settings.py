@@ -313,6 +313,17 @@ RECOMMENDER_REFRESH_LOST_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_LOS
 # The refit lock expires this long after its worker stops extending it (e.g. it was killed).
 RECOMMENDER_REFIT_LOCK_TTL = int(os.environ.get("RECOMMENDER_REFIT_LOCK_TTL", "60"))
 
+# --- Measuring recommendations (recommendations.impressions, recommendations.experiments) -------
+# Log every recommendation shown (buffered in Redis, written in batches by a periodic task).
+IMPRESSIONS_ENABLED = env_bool("IMPRESSIONS_ENABLED", True)
+# An open, watchlist, rating or hide counts for a film shown this many hours before it at most.
+IMPRESSIONS_OUTCOME_WINDOW_HOURS = float(os.environ.get("IMPRESSIONS_OUTCOME_WINDOW_HOURS", "24"))
+# Raw impressions older than this are added up per day, row, version and arm, then deleted.
+IMPRESSIONS_RETENTION_DAYS = int(os.environ.get("IMPRESSIONS_RETENTION_DAYS", "30"))
+# Events one flush moves from Redis to the database; the buffer keeps at most IMPRESSIONS_BUFFER_MAX.
+IMPRESSIONS_FLUSH_BATCH = int(os.environ.get("IMPRESSIONS_FLUSH_BATCH", "5000"))
+IMPRESSIONS_BUFFER_MAX = int(os.environ.get("IMPRESSIONS_BUFFER_MAX", "1000000"))
+
 # --- Deployment security (all on when DEBUG is off) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", not DEBUG) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

@@ -1,4 +1,6 @@
-"""Staff model page: fitted versions with their metrics, the cache state, refit and roll back."""
+"""Staff model page: fitted versions with their metrics, the cache state, refit and roll back,
+what the recommendations shown achieved (impressions) and A/B experiments between versions."""
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -6,11 +8,47 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from recommendations import cache, pipeline, tasks
-from recommendations.models import ModelVersion
+from recommendations import cache, experiments, impression_stats, pipeline, tasks
+from recommendations.models import Experiment, ModelVersion
+from recommendations.rerank import DISCOVERY_LEVELS
+
+SERVED = ""  # form value: the version being served
+AS_USUAL = ""  # form value: the user's own dial position
+
+
+class ExperimentForm(forms.Form):
+    """Start an A/B experiment: two arms, each a version and/or a discovery position, and a split."""
+
+    name = forms.CharField(max_length=80)
+    a_version = forms.ChoiceField(label="Arm A version", required=False)
+    a_discovery = forms.ChoiceField(label="Arm A discovery", required=False)
+    b_version = forms.ChoiceField(label="Arm B version", required=False)
+    b_discovery = forms.ChoiceField(label="Arm B discovery", required=False)
+    b_share = forms.FloatField(label="Share in arm B", min_value=0.01, max_value=0.99, initial=0.5)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        servable = ModelVersion.objects.filter(status__in=[ModelVersion.Status.READY, ModelVersion.Status.PUBLISHED]
+                                               ).exclude(artifact="")
+        versions = [(SERVED, "the version being served")] + [
+            (str(v.pk), f"v{v.pk}{' (serving)' if v.is_current else ''}") for v in servable]
+        levels = [(AS_USUAL, "as usual")] + [(str(k), label) for k, label in DISCOVERY_LEVELS.items()]
+        for name in ("a_version", "b_version"):
+            self.fields[name].choices = versions
+        for name in ("a_discovery", "b_discovery"):
+            self.fields[name].choices = levels
+
+    def arms(self) -> dict:
+        data = self.cleaned_data
+        version = lambda value: ModelVersion.objects.get(pk=int(value)) if value else None
+        level = lambda value: int(value) if value != "" else None
+        return {"a_version": version(data["a_version"]), "b_version": version(data["b_version"]),
+                "a_discovery": level(data["a_discovery"]), "b_discovery": level(data["b_discovery"]),
+                "b_share": data["b_share"]}
 
 
 @admin.register(ModelVersion)
@@ -94,8 +132,49 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"v{version.pk} will serve as soon as its cache is warm.", messages.SUCCESS)
 
     def get_urls(self):
-        refit = path("refit/", self.admin_site.admin_view(self.refit_now_view), name="recommendations_modelversion_refit")
-        return [refit, *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [
+            path("refit/", view(self.refit_now_view), name="recommendations_modelversion_refit"),
+            path("impressions.png", view(self.impressions_plot_view), name="recommendations_impressions_plot"),
+            path("experiments/start/", view(self.start_experiment_view), name="recommendations_experiment_start"),
+            path("experiments/<int:pk>/end/", view(self.end_experiment_view), name="recommendations_experiment_end"),
+            path("experiments/<int:pk>/arms.png", view(self.experiment_plot_view),
+                 name="recommendations_experiment_plot"),
+            *super().get_urls(),
+        ]
+
+    def impressions_plot_view(self, request):
+        return HttpResponse(impression_stats.daily_plot_png(), content_type="image/png")
+
+    def experiment_plot_view(self, request, pk):
+        report = impression_stats.experiment_report(get_object_or_404(Experiment, pk=pk))
+        return HttpResponse(impression_stats.experiment_plot_png(report), content_type="image/png")
+
+    def start_experiment_view(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = ExperimentForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"Experiment not started: {form.errors.as_text()}", messages.ERROR)
+        else:
+            try:
+                experiment = experiments.start_experiment(name=form.cleaned_data["name"], started_by=request.user,
+                                                          **form.arms())
+                self.message_user(request, f"Started {experiment}.", messages.SUCCESS)
+            except ValueError as error:
+                self.message_user(request, f"Experiment not started: {error}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:recommendations_modelversion_changelist") + "#experiments")
+
+    def end_experiment_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        experiment = get_object_or_404(Experiment, pk=pk)
+        keep = request.POST.get("keep") or None
+        try:
+            self.message_user(request, experiments.end_experiment(experiment, keep=keep), messages.SUCCESS)
+        except ValueError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:recommendations_modelversion_changelist") + "#experiments")
 
     def refit_now_view(self, request):
         if request.method != "POST":
@@ -109,8 +188,24 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "cache_status": cache.cache_status(),
                          "refit_url": reverse("admin:recommendations_modelversion_refit"),
-                         "rollback_versions": settings.RECOMMENDER_ROLLBACK_VERSIONS}
+                         "rollback_versions": settings.RECOMMENDER_ROLLBACK_VERSIONS,
+                         **_measuring_context()}
         return super().changelist_view(request, extra_context=extra_context)
+
+
+def _measuring_context() -> dict:
+    running = Experiment.objects.filter(status=Experiment.Status.RUNNING).first()
+    finished = list(Experiment.objects.filter(status=Experiment.Status.ENDED)[:5])
+    return {
+        "impression_rows": impression_stats.by_row_and_version(),
+        "impression_total": impression_stats.total_impressions(),
+        "outcome_window": settings.IMPRESSIONS_OUTCOME_WINDOW_HOURS,
+        "retention_days": settings.IMPRESSIONS_RETENTION_DAYS,
+        "impressions_enabled": settings.IMPRESSIONS_ENABLED,
+        "experiment": impression_stats.experiment_report(running) if running else None,
+        "ended_experiments": [impression_stats.experiment_report(e) for e in finished],
+        "experiment_form": None if running else ExperimentForm(),
+    }
 
 
 def _fmt(value):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Movie
-from recommendations import cache, discovery, selectors
+from recommendations import cache, discovery, impressions, selectors
 from recommendations.serializers import (
     ROWS,
     DiscoverySerializer,
@@ -94,11 +94,12 @@ class Recommendations(APIView):
         elif row == "similar":
             movie = query.validated_data["movie"]
             title = f"More like {movie.title}"
-            items = _unscored(selectors.similar_movies(movie, n=n), f"Similar to {movie.title}")
+            items = _unscored(selectors.similar_movies(movie, n=n, user=user), f"Similar to {movie.title}")
         else:
             if not user.is_authenticated:
                 raise NotAuthenticated("Sign in to get movies like the ones you rated.")
             title, items = _because_row(user, query.validated_data.get("movie"), n)
+        impressions.log_shown(user, row, [item["movie"] for item in items])
         # top, genre and because never hold a film the signed-in user rated (see their selectors).
         unrated = row in ("top", "genre", "because") and user.is_authenticated
         context = _movie_context(request, [item["movie"] for item in items], unrated=unrated)
@@ -111,7 +112,8 @@ class SimilarMovies(APIView):
     @extend_schema(summary="Movies like this one", responses=SimilarMoviesSerializer)
     def get(self, request, movie_id):
         movie = get_object_or_404(Movie, pk=movie_id)
-        movies = selectors.similar_movies(movie, n=SIMILAR_COUNT)
+        movies = selectors.similar_movies(movie, n=SIMILAR_COUNT, user=request.user)
+        impressions.log_shown(request.user, "similar", movies)
         context = _movie_context(request, movies)
         return Response(SimilarMoviesSerializer({"movie": movie.pk, "results": movies}, context=context).data)
 

@@ -28,7 +28,7 @@ from django.utils.connection import ConnectionProxy
 
 from catalog.models import Movie, NotInterested, Rating
 from movierec.cache_backends import REDIS_ERRORS, GuardedRedisCache, breaker, redis_guard
-from recommendations import selectors, trending
+from recommendations import experiments, selectors, trending
 
 logger = logging.getLogger(__name__)
 
@@ -142,16 +142,50 @@ def store_many(version: str, lists: dict[int, list]) -> None:
     )
 
 
+def user_list_version(user, pointer: str | None = None) -> str:
+    """The version part of the user's list key: the served version, or while an experiment runs
+    their arm's (version and arm), so the arms' lists never mix."""
+    pointer = current_version_pointer() if pointer is None else pointer
+    serving = experiments.serving_for(user)
+    if serving is None:
+        return pointer
+    return f"{serving.version_id or pointer}{serving.cache_suffix}"
+
+
 def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     """Delete the user's cached list of the served version (or of every version and of "no
-    model"), so the next read computes it afresh. Raises a REDIS_ERRORS error when Redis is down."""
-    from recommendations.models import ModelVersion
+    model"), with its experiment arms' lists, so the next read computes it afresh. Raises a
+    REDIS_ERRORS error when Redis is down."""
+    from recommendations.models import Experiment, ModelVersion
 
     if every_version:
         versions = [str(pk) for pk in ModelVersion.objects.values_list("pk", flat=True)] + [NO_MODEL]
+        tests = Experiment.objects.all()
     else:
         versions = [current_version_pointer()]
-    cache.delete_many([list_key(version, user_id) for version in versions])
+        tests = Experiment.objects.filter(status=Experiment.Status.RUNNING)
+    keys = [list_key(version, user_id) for version in versions]
+    for pk, version_a, version_b in tests.values_list("pk", "a_version_id", "b_version_id"):
+        for arm, version in (("A", version_a), ("B", version_b)):
+            # An arm without a version of its own serves whichever version was current.
+            for base in ([str(version)] if version else versions):
+                keys.append(list_key(f"{base}x{pk}{arm}", user_id))
+    cache.delete_many(keys)
+    if every_version:
+        forget_personal_rows(user_id)
+
+
+def forget_personal_rows(user_id: int) -> None:
+    """Delete the user's cached personal rows (keyed by a digest of their taste, so found by
+    pattern). Without Redis there is nothing shared to delete."""
+    backend = getattr(default_cache, "_cache", None)
+    if not hasattr(backend, "get_client"):
+        return
+    with redis_guard():
+        client = backend.get_client(write=True)
+        stale = list(client.scan_iter(match=default_cache.make_key(f"rec:*:u{user_id}:*"), count=1000))
+        if stale:
+            client.delete(*stale)
 
 
 def record_warm(version, count: int, seconds: float) -> None:
@@ -191,7 +225,8 @@ def get_recommendations(user, n: int = 20):
     if not user.is_authenticated or breaker.is_open:
         return selectors.recommend_for_user(user, n=n)
     try:
-        version = current_version_pointer()
+        pointer = current_version_pointer()
+        version = user_list_version(user, pointer)
         payload = cache.get(list_key(version, user.pk))
         _count(HITS_KEY if payload is not None else MISSES_KEY)
     except REDIS_ERRORS:
@@ -210,7 +245,7 @@ def get_recommendations(user, n: int = 20):
     recommendations = selectors.recommend_for_user(user, n=max(n, settings.RECOMMENDER_CACHE_TOP_N))
     try:
         store_recommendations(version, user.pk, recommendations)
-        if version == NO_MODEL:
+        if pointer == NO_MODEL:
             request_first_fit_once()
     except REDIS_ERRORS:
         pass  # the breaker logged it
@@ -270,9 +305,11 @@ PERSONAL_ROWS_TTL = 15 * 60
 
 
 def _personal_key(kind: str, user, *parts) -> str:
-    model = selectors.current_model()
+    model = selectors.model_for_user(user)
+    serving = experiments.serving_for(user)  # an experiment's arms never share rows, even on one version
+    arm = serving.cache_suffix if serving is not None else ""
     digest = hashlib.blake2b(repr((selectors.taste_fingerprint(user), parts)).encode(), digest_size=12).hexdigest()
-    return f"rec:{kind}:v{getattr(model, 'version_id', None)}:u{user.pk}:{digest}"
+    return f"rec:{kind}:v{getattr(model, 'version_id', None)}{arm}:u{user.pk}:{digest}"
 
 
 def _with_movies(payloads: list[list[dict]]) -> tuple[dict, list]:

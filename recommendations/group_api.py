@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import history_import
-from recommendations import group_selectors, group_services
+from recommendations import group_selectors, group_services, impressions
 from recommendations.group_serializers import (
     GroupCreateSerializer,
     GroupRecommendationQuerySerializer,
@@ -101,6 +101,7 @@ class GroupRecommendations(APIView):
         filters = group_selectors.GroupFilters(genre=query.get("genre"), decade=query.get("decade"),
                                                max_runtime=query.get("max_runtime"), on_watchlist=query["on_watchlist"])
         group_list = group_selectors.group_recommendations(group, filters=filters, n=query["n"])
+        impressions.log_shown(request.user, "group", [item.movie for item in group_list.items], in_experiment=False)
         data = {"group": group.pk, "strategy": group.strategy, "floor": group.floor, "notice": group_list.notice,
                 "results": group_list.items}
         return Response(GroupRecommendationsSerializer(data, context={"request": request, "rating_map": {}}).data)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog import history_import
 from catalog.models import Genre
 from catalog.selectors import catalogue_decades
-from recommendations import group_selectors, group_services
+from recommendations import group_selectors, group_services, impressions
 from recommendations.models import WatchGroup, WatchGroupInvitation, WatchGroupMember
 
 RUNTIME_CHOICES = [(90, "up to 1 h 30"), (120, "up to 2 h"), (150, "up to 2 h 30"), (180, "up to 3 h")]
@@ -82,6 +82,7 @@ def _detail(request, group, *, guest_form=None, status=200):
     else:
         filters = filter_form.filters() if filter_form.is_bound else None
         group_list = group_selectors.group_recommendations(group, filters=filters)
+        impressions.log_shown(request.user, "group", [item.movie for item in group_list.items], in_experiment=False)
     me = next(m for m in group_list.members if m.user_id == request.user.pk)
     invitations = group_selectors.active_invitations(group)
     context = {

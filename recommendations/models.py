@@ -219,3 +219,91 @@ class DiscoveryPreference(models.Model):
 
     def __str__(self):
         return f"discovery {self.level} for user {self.user_id}"
+
+
+# ----------------------------------------------------------------------------- measuring recommendations
+
+
+class Experiment(models.Model):
+    """An A/B test between two arms, each a published model version and/or a discovery dial position.
+
+    A user's arm follows from a hash of the experiment id and the user id (recommendations.experiments):
+    deterministic and sticky, nothing stored per user. At most one experiment runs at a time.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        ENDED = "ended", "Ended"
+
+    name = models.CharField(max_length=80)
+    a_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  help_text="Arm A's model version (empty: the version being served).")
+    b_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  help_text="Arm B's model version (empty: the version being served).")
+    a_discovery = models.PositiveSmallIntegerField(null=True, blank=True, choices=list(DISCOVERY_LEVELS.items()),
+                                                   help_text="Arm A's dial position for users who never moved it.")
+    b_discovery = models.PositiveSmallIntegerField(null=True, blank=True, choices=list(DISCOVERY_LEVELS.items()),
+                                                   help_text="Arm B's dial position for users who never moved it.")
+    b_share = models.FloatField(default=0.5, help_text="Share of users in arm B (0 to 1).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    result = models.TextField(blank=True, help_text="What ending the experiment did.")
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_experiment"),
+            models.CheckConstraint(condition=models.Q(b_share__gt=0) & models.Q(b_share__lt=1), name="experiment_split_0_1"),
+        ]
+
+    def __str__(self):
+        return f"experiment {self.pk}: {self.name}"
+
+
+class Impression(models.Model):
+    """One recommendation shown to a user (a film in a row at a position), with what the user did
+    about it within IMPRESSIONS_OUTCOME_WINDOW_HOURS: opened its page, put it on the watchlist,
+    rated it (the stars), hid it. Written in batches from the Redis buffer (recommendations.impressions)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    movie = models.ForeignKey("catalog.Movie", on_delete=models.CASCADE, related_name="+")
+    row = models.CharField(max_length=16)
+    position = models.PositiveSmallIntegerField()
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    arm = models.CharField(max_length=1, blank=True)
+    shown_at = models.DateTimeField(db_index=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    watchlisted_at = models.DateTimeField(null=True, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    stars = models.FloatField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "movie", "shown_at"], name="impression_user_movie_shown")]
+
+    def __str__(self):
+        return f"{self.movie_id} shown to {self.user_id} in {self.row}#{self.position}"
+
+
+class ImpressionDaily(models.Model):
+    """Impressions of one day, row, model version and experiment arm, added up when their raw rows
+    were pruned (IMPRESSIONS_RETENTION_DAYS)."""
+
+    day = models.DateField(db_index=True)
+    row = models.CharField(max_length=16)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    arm = models.CharField(max_length=1, blank=True)
+    impressions = models.PositiveIntegerField(default=0)
+    opened = models.PositiveIntegerField(default=0)
+    watchlisted = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    stars_sum = models.FloatField(default=0.0)
+    hidden = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.day} {self.row} v{self.model_version_id} {self.arm}: {self.impressions}"

@@ -17,7 +17,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from catalog.models import Rating
-from recommendations import cache, engine, feedback, selectors, services, warming
+from recommendations import cache, engine, experiments, feedback, selectors, services, warming
 from recommendations.locks import refit_lock, refit_running
 from recommendations.models import ModelVersion
 
@@ -148,11 +148,12 @@ def _warm_chunk(job, *, batched: bool = True) -> int:
     version_id, user_ids = job
     n = settings.RECOMMENDER_CACHE_TOP_N
     model = selectors.current_model()
-    if batched and model is not None and model.version_id == int(version_id):
-        lists = warming.recommend_for_users(model, user_ids, n=n)
-    else:
-        users = get_user_model().objects.filter(pk__in=user_ids)
-        lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
+    with experiments.outside_experiments():  # these keys hold the published version's lists
+        if batched and model is not None and model.version_id == int(version_id):
+            lists = warming.recommend_for_users(model, user_ids, n=n)
+        else:
+            users = get_user_model().objects.filter(pk__in=user_ids)
+            lists = {user.pk: selectors.recommend_for_user(user, n=n) for user in users}
     cache.store_many(str(version_id), lists)
     return len(lists)
 
@@ -187,7 +188,7 @@ def refresh_user_list(user_id: int) -> bool:
         return False
     feedback.user_feedback_changed(user_id)
     recommendations = selectors.recommend_for_user(user, n=settings.RECOMMENDER_CACHE_TOP_N)
-    cache.store_recommendations(cache.current_version_pointer(), user_id, recommendations)
+    cache.store_recommendations(cache.user_list_version(user), user_id, recommendations)
     return True
 
 

@@ -22,7 +22,7 @@ from catalog.models import (
     Rating,
     WatchlistEntry,
 )
-from recommendations import engine, rerank, trending
+from recommendations import engine, experiments, rerank, trending
 from recommendations.models import DiscoveryPreference, GenrePreference, ModelVersion, UserVector
 
 MODEL_CHECK_SECONDS = 5.0
@@ -86,9 +86,35 @@ def current_model():
     return _current.get()
 
 
+_arm_models: dict[int, object] = {}  # version id -> loaded model, for experiment arms
+_arm_lock = threading.Lock()
+
+
 def expire_current_model() -> None:
-    """Make the next current_model() call re-check the current version at once."""
+    """Make the next current_model() call re-check the current version at once (and let go of
+    the experiment arms' loaded models)."""
     _current.expire()
+    _arm_models.clear()
+
+
+def model_for_user(user):
+    """The model serving this user: their experiment arm's version while one runs (loaded once per
+    process), else the current one."""
+    serving = experiments.serving_for(user)
+    model = current_model()
+    if serving is None or serving.version_id is None or getattr(model, "version_id", None) == serving.version_id:
+        return model
+    with _arm_lock:
+        if serving.version_id not in _arm_models:
+            from recommendations.services import load_artifact
+
+            version = ModelVersion.objects.filter(pk=serving.version_id).exclude(artifact="").first()
+            if version is None:
+                return model
+            if len(_arm_models) >= 2:  # an experiment has two arms: older arms' models are let go
+                _arm_models.clear()
+            _arm_models[serving.version_id] = load_artifact(version)
+        return _arm_models[serving.version_id]
 
 
 def nearest_items(model, items) -> dict[int, np.ndarray]:
@@ -177,7 +203,10 @@ def discovery_level(user) -> int:
     if user is None or not getattr(user, "is_authenticated", False):
         return rerank.DEFAULT_DISCOVERY
     level = DiscoveryPreference.objects.filter(user_id=user.pk).values_list("level", flat=True).first()
-    return rerank.DEFAULT_DISCOVERY if level is None else level
+    if level is None:
+        override = experiments.discovery_override(user)  # the user's experiment arm's position
+        return rerank.DEFAULT_DISCOVERY if override is None else override
+    return level
 
 
 def picked_genre_names(user) -> list[str]:
@@ -208,8 +237,9 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     films the user liked and the genres they picked (not within a one-genre row), and moved along
     the discovery dial (``discovery``, default: the user's remembered position).
     Falls back to the most popular films when no model is published or the user is anonymous.
+    While an experiment runs, the user's arm's model version serves them (model_for_user).
     """
-    model = current_model()
+    model = model_for_user(user)
     genre_name = _genre_name(genre)
     if model is None or user is None or not getattr(user, "is_authenticated", False):
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
@@ -331,10 +361,11 @@ def predicted_rating(user, movie) -> float | None:
     return predicted_stars_map(user, [movie]).get(movie.pk)
 
 
-def similar_movies(movie, *, n: int = 12) -> list[Movie]:
+def similar_movies(movie, *, n: int = 12, user=None) -> list[Movie]:
     """Films like this one (Recommender.similar_items: content, co-rating, genre overlap); without a
-    model, the films sharing most genres and directors with it."""
-    model = current_model()
+    model, the films sharing most genres and directors with it. ``user``: serve from their
+    experiment arm's model version."""
+    model = model_for_user(user) if user is not None else current_model()
     if model is not None and movie.pk in model.item_index:
         best, _ = model.similar_items(model.item_index[movie.pk], n + 5)
         keys = [int(model.item_keys[i]) for i in best.tolist()]
@@ -419,8 +450,8 @@ def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None, exclude
     if rating is None:
         return None, []
     excluded = excluded_movie_ids(user) if excluded is None else excluded
-    similar = similar_movies(rating.movie, n=n + len(excluded))
-    model = current_model()
+    similar = similar_movies(rating.movie, n=n + len(excluded), user=user)
+    model = model_for_user(user)
     if model is not None and rating.movie.pk in model.item_index:
         # The row says "because you rated X": only films that share a genre or a director with X
         # (without a model, similar_movies only finds such films).
@@ -486,7 +517,7 @@ def trending_for_user(user, *, n: int = 20, excluded: set[int] | None = None) ->
 
 def predicted_stars_map(user, movies) -> dict[int, float]:
     """{movie id: predicted stars} for many films at once (one query); {} without a model."""
-    model = current_model()
+    model = model_for_user(user)
     known = [movie.pk for movie in movies if model is not None and movie.pk in model.item_index]
     if not known or not getattr(user, "is_authenticated", False):
         return {}

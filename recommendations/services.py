@@ -193,7 +193,8 @@ def prune_artifacts() -> list[int]:
     """Delete the artifact files of versions outside the rollback window; returns their ids.
 
     Kept: the current version's and those of the RECOMMENDER_ROLLBACK_VERSIONS newest other
-    versions that could serve again (ready or published), and anything still training. Every
+    versions that could serve again (ready or published), the versions of a running experiment
+    and anything still training. Every
     other version's files go (older fits, rejected and failed ones, files of deleted versions)
     and its ``artifact`` is cleared, so it can no longer be served. Called after each publish.
     """
@@ -202,6 +203,9 @@ def prune_artifacts() -> list[int]:
     keep |= set(ModelVersion.objects.filter(status__in=[Status.READY, Status.PUBLISHED], is_current=False)
                 .order_by("-created_at", "-pk").values_list("pk", flat=True)[:settings.RECOMMENDER_ROLLBACK_VERSIONS])
     keep |= set(ModelVersion.objects.filter(status=Status.TRAINING).values_list("pk", flat=True))
+    from recommendations.experiments import protected_version_ids
+
+    keep |= protected_version_ids()  # a running experiment serves them
     doomed = {pk: path for pk, path in ModelVersion.objects.exclude(pk__in=keep).exclude(artifact="")
               .values_list("pk", "artifact")}
     directory = settings.RECOMMENDER_ARTIFACT_DIR

@@ -161,3 +161,19 @@ def _enqueue(task, *, args=None, kwargs=None, countdown=None, on_sent=None) -> N
             on_sent()
 
     transaction.on_commit(send)
+
+
+@shared_task(name="recommendations.flush_impressions", time_limit=300, soft_time_limit=270)
+def flush_impressions() -> int:
+    """Periodic: move the impressions and outcomes buffered in Redis into the database."""
+    from recommendations import impressions
+
+    return impressions.flush()
+
+
+@shared_task(name="recommendations.prune_impressions")
+def prune_impressions() -> int:
+    """Periodic (daily): aggregate and delete impressions older than IMPRESSIONS_RETENTION_DAYS."""
+    from recommendations import impressions
+
+    return impressions.aggregate_and_prune()

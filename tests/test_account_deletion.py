@@ -42,6 +42,8 @@ def test_deleting_an_account_deletes_its_cached_lists_of_every_version_at_once(
     def keys_of(user):  # this test run's keys only: other runs share Redis db 14
         return list(redis_cache.scan_iter(match=f"{TEST_RUN_PREFIX}:*rec:v*:u{user.pk}"))
 
+    for user in (alice, bob):  # the home page's personal rows, under a digest of the user's taste
+        cache.default_cache.set(f"rec:home:v{versions[0]}:u{user.pk}:0123abcd", [("top", "Top picks", [])], 3600)
     assert len(keys_of(alice)) == 4
 
     log_in(client, "alice@example.com")
@@ -51,6 +53,8 @@ def test_deleting_an_account_deletes_its_cached_lists_of_every_version_at_once(
     assert response.status_code == 302
     assert keys_of(alice) == []
     assert len(keys_of(bob)) == 4, "other users' lists stay"
+    assert cache.default_cache.get(f"rec:home:v{versions[0]}:u{alice.pk}:0123abcd") is None
+    assert cache.default_cache.get(f"rec:home:v{versions[0]}:u{bob.pk}:0123abcd") is not None
 
 
 # --- Sessions and tokens -------------------------------------------------------------------------------

@@ -90,6 +90,11 @@ class SimulatedRatings:
     film_index: np.ndarray
     score: np.ndarray
     timestamp: np.ndarray  # seconds since the epoch (UTC)
+    # The latent tastes behind the ratings (users x films, standardised), the films' hidden quality
+    # and each user's leniency: what a simulated user "would do" when shown a film.
+    affinity: np.ndarray | None = None
+    quality: np.ndarray | None = None
+    leniency: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.score)
@@ -165,6 +170,9 @@ def simulate(films: list[DemoFilm], *, n_users: int = DEFAULT_USERS, seed: int =
         film_index=np.concatenate(film_rows),
         score=np.concatenate(scores),
         timestamp=np.concatenate(stamps).astype(np.int64),
+        affinity=affinity,
+        quality=quality,
+        leniency=leniency,
     )
 
 
