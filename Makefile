@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run dev serve test bench setup venv dev-venv chromium services clean
+.PHONY: run dev serve test bench setup venv dev-venv chromium wrk services clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,7 +59,12 @@ chromium:
 test: dev-venv chromium
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: dev-venv
+## wrk: Debian's HTTP load generator, for bench serve
+wrk:
+	@command -v wrk >/dev/null || { echo "Installing Debian's wrk for the serving benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: dev-venv wrk
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
