@@ -28,7 +28,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.servers import ROOT, WEB_PORTS, Gunicorn, PrivateRedis, free_port, wait_until
+from bench.servers import ROOT, manage, WEB_PORTS, Gunicorn, PrivateRedis, free_port, wait_until
 
 DATABASE = os.environ.get("BENCH_CLUSTER_DATABASE", "movierec_ops_cluster")
 POSTGRES = os.environ.get("BENCH_CLUSTER_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -40,14 +40,6 @@ LOCK_TTL = 10
 
 def _psql(sql: str) -> None:
     subprocess.run(["psql", f"{POSTGRES}/postgres", "-q", "-c", sql], check=True, capture_output=True)
-
-
-def _manage(env: dict, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, input=stdin, text=True,
-                            capture_output=True)
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 SETUP_SCRIPT = """
@@ -192,11 +184,11 @@ def main() -> None:
     webs, workers = [], []
     try:
         started = time.perf_counter()
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "load_demo")
-        setup = json.loads(_manage(env, "shell", stdin=SETUP_SCRIPT.format(users=CLIENTS * USERS_PER_CLIENT))
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "load_demo")
+        setup = json.loads(manage(env, "shell", stdin=SETUP_SCRIPT.format(users=CLIENTS * USERS_PER_CLIENT))
                            .split("SETUP ", 1)[1])
-        _manage(env, "shell", "-c", "from recommendations import pipeline; print(pipeline.refit_and_publish())")
+        manage(env, "shell", "-c", "from recommendations import pipeline; print(pipeline.refit_and_publish())")
         print(f"set-up (PostgreSQL, demo catalogue, {CLIENTS * USERS_PER_CLIENT} users, first model): "
               f"{time.perf_counter() - started:.0f} s", flush=True)
 
@@ -234,7 +226,7 @@ def main() -> None:
                               timeout=600, message=f"the surviving worker's refit\n{survivor.log()[-3000:]}", interval=1)
         events.append((time.monotonic() - t0, f"{survivor.name} finished the refit: {finished.group(1)}"))
 
-        state = json.loads(_manage(env, "shell", stdin=STATE_SCRIPT.format()).split("STATE ", 1)[1])
+        state = json.loads(manage(env, "shell", stdin=STATE_SCRIPT.format()).split("STATE ", 1)[1])
         token_email = dict(zip(setup["tokens"], setup["emails"]))
         lost = [key for key, score in load.acknowledged.items()
                 if state["ratings"].get(f"{token_email[key.split(':')[0]]}:{key.split(':')[1]}") != score]

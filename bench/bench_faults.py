@@ -20,7 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.bench_cluster import SETUP_SCRIPT, Worker, _manage, _percentile
+from bench.bench_cluster import SETUP_SCRIPT, Worker, _percentile
+from bench.servers import manage
 from bench.servers import WEB_PORTS, Gunicorn, PrivateRedis, free_port, wait_until
 
 CLIENTS = int(os.environ.get("BENCH_FAULTS_CLIENTS", "4"))
@@ -38,10 +39,10 @@ def main() -> None:
     }
     web = worker = None
     try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "load_demo")
-        setup = json.loads(_manage(env, "shell", stdin=SETUP_SCRIPT.format(users=CLIENTS * 5)).split("SETUP ", 1)[1])
-        _manage(env, "shell", "-c", "from recommendations import pipeline; pipeline.refit_and_publish()")
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "load_demo")
+        setup = json.loads(manage(env, "shell", stdin=SETUP_SCRIPT.format(users=CLIENTS * 5)).split("SETUP ", 1)[1])
+        manage(env, "shell", "-c", "from recommendations import pipeline; pipeline.refit_and_publish()")
         port = free_port(WEB_PORTS)
         web = Gunicorn({**env, "PORT": str(port)}, port, folder / "web.log", workers=2).start()
         worker = Worker(env, "faults", folder / "worker.log")
@@ -105,7 +106,7 @@ def main() -> None:
         # Refreshes lost with Redis: sent again by the sweep (what beat sends every 30 s).
         from celery import Celery
 
-        left = lambda: int(_manage(env, "shell", "-c", "from recommendations.models import PendingRefresh; "
+        left = lambda: int(manage(env, "shell", "-c", "from recommendations.models import PendingRefresh; "
                                                        "print(PendingRefresh.objects.count())").split()[-1])
         time.sleep(6)  # past the debounce and RECOMMENDER_REFRESH_LOST_SECONDS
         pending = left()

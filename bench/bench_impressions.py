@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_cluster import ROOT, Worker, _manage
+from bench.bench_cluster import ROOT, Worker
+from bench.servers import manage
 from bench.servers import Gunicorn, PrivateRedis, free_port, wait_until
 
 USERS = int(os.environ.get("BENCH_IMPRESSIONS_USERS", "20"))
@@ -118,10 +119,10 @@ def main() -> None:
     }
     servers, workers = [], []
     try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "load_demo")
-        cookies = json.loads(_manage(env, "shell", stdin=SETUP_SCRIPT.format(users=USERS)).split("SETUP ", 1)[1])["cookies"]
-        _manage(env, "shell", "-c", "from recommendations import pipeline; print(pipeline.refit_and_publish())")
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "load_demo")
+        cookies = json.loads(manage(env, "shell", stdin=SETUP_SCRIPT.format(users=USERS)).split("SETUP ", 1)[1])["cookies"]
+        manage(env, "shell", "-c", "from recommendations import pipeline; print(pipeline.refit_and_publish())")
         on = Gunicorn({**env, "IMPRESSIONS_ENABLED": "1", "WEB_CONCURRENCY": "1"}, free_port(WEB_PORTS),
                       folder / "web-on.log", workers=1).start()
         servers.append(on)
@@ -152,13 +153,13 @@ def main() -> None:
         elapsed = time.monotonic() - started
 
         def count():
-            return [int(x) for x in _manage(env, "shell", stdin=COUNT_SCRIPT).split("COUNT ", 1)[1].split()]
+            return [int(x) for x in manage(env, "shell", stdin=COUNT_SCRIPT).split("COUNT ", 1)[1].split()]
 
         wait_until(lambda: count()[1] == 0, timeout=60, message="buffer drained", interval=1)
         stored, _ = count()
         beat.terminate()
         beat.wait(timeout=30)
-        direct = json.loads(_manage({**env, "IMPRESSIONS_ENABLED": "1"}, "shell", stdin=DIRECT_SCRIPT.format(pages=400))
+        direct = json.loads(manage({**env, "IMPRESSIONS_ENABLED": "1"}, "shell", stdin=DIRECT_SCRIPT.format(pages=400))
                             .split("DIRECT ", 1)[1])
 
         figures = {name: _figures(values) for name, values in latencies.items()}

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.servers import ROOT, manage
+
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_PORT = int(os.environ.get("BENCH_REFIT_REDIS_PORT", 6431))
 GENERATOR = "generate_ratings v2 (latent tastes) seed 1"
@@ -42,14 +43,6 @@ SIZES = {
 
 def database_url(size: str) -> str:
     return urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/movierec_scale_{size}"))
-
-
-def _manage(args: list[str], env: dict) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 def prepare(size: str) -> tuple[str, float]:
@@ -71,11 +64,11 @@ def prepare(size: str) -> tuple[str, float]:
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1", "REDIS_URL": ""}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"scale-{size}-") as folder:
-        _manage(["generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
-                 "--out", folder, "--seed", "1", "--no-progress"], env)
+        manage(env, "generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
+                 "--out", folder, "--seed", "1", "--no-progress")
         generated = time.perf_counter() - started
-        _manage(["migrate", "--noinput", "-v0"], env)
-        _manage(["import_movielens", folder, "--no-progress"], env)
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "import_movielens", folder, "--no-progress")
     seconds = time.perf_counter() - started
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{marker}'")

@@ -24,14 +24,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench.servers import ROOT, Gunicorn, PrivateRedis, free_port
+from bench.servers import ROOT, manage, Gunicorn, PrivateRedis, free_port
 
 POSTGRES = os.environ.get("BENCH_SERVE_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DATASETS = Path(os.environ.get("BENCH_DATASETS", ROOT.parent.parent / "shared" / "datasets"))
@@ -73,14 +72,6 @@ def _psql(sql: str, database: str = "postgres") -> str:
     return result.stdout.strip()
 
 
-def _manage(env: dict, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, input=stdin, text=True,
-                            capture_output=True)
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
-
-
 def _loaded(database: str) -> str | None:
     """"N ratings, model vK" when the database holds ratings and a published model, else None."""
     if _psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'") != "1":
@@ -98,20 +89,20 @@ def _load(env: dict, folder: Path) -> None:
     _psql(f"DROP DATABASE IF EXISTS {DATABASE}")
     _psql(f"CREATE DATABASE {DATABASE}")
     started = time.perf_counter()
-    _manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "migrate", "--noinput", "-v0")
     if SCALE:
         ratings, movies, users = (int(part) for part in SCALE.split(","))
         release = folder / "release"
-        _manage(env, "generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
+        manage(env, "generate_ratings", "--users", str(users), "--movies", str(movies), "--ratings", str(ratings),
                 "--out", str(release), "--no-progress")
-        _manage(env, "import_movielens", str(release))
+        manage(env, "import_movielens", str(release))
         shutil.rmtree(release, ignore_errors=True)
     else:
-        _manage(env, "import_movielens", str(SMALL))
-        _manage(env, "import_metadata", *map(str, METADATA))
+        manage(env, "import_movielens", str(SMALL))
+        manage(env, "import_metadata", *map(str, METADATA))
     print(f"  imported in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
-    _manage(env, "train_model")
+    manage(env, "train_model")
     print(f"  model trained in {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -288,8 +279,8 @@ def main() -> None:
             print(f"loading database {DATABASE} ({'generated ' + SCALE if SCALE else 'ml-latest-small + metadata'})",
                   flush=True)
             _load(env, folder)
-        _manage(env, "migrate", "--noinput", "-v0")
-        setup = json.loads(_manage(env, "shell", stdin=SETUP_SCRIPT.format(users=USERS, genres=GENRES))
+        manage(env, "migrate", "--noinput", "-v0")
+        setup = json.loads(manage(env, "shell", stdin=SETUP_SCRIPT.format(users=USERS, genres=GENRES))
                            .split("SETUP ", 1)[1])
         users = setup["users"]
         print(f"{len(users)} signed-in users ({min(u['ratings'] for u in users)}–{max(u['ratings'] for u in users)} "

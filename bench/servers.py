@@ -23,6 +23,15 @@ REDIS_PORTS = range(6391, 6400)
 WEB_PORTS = range(8161, 8170)
 
 
+def manage(env: dict, *args: str, stdin: str | None = None) -> str:
+    """Run `manage.py <args>` of this checkout with env; its output, or RuntimeError with the tail of both streams."""
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, input=stdin, text=True,
+                            capture_output=True)
+    if result.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
 def free_port(ports: range) -> int:
     """The first port of the range nobody listens on (raises if all are taken)."""
     for port in ports:
