@@ -114,7 +114,9 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
 
     When version_id is the served model the lists are computed WARM_BATCH users at a time
     (recommendations.warming: matrix products over the chunk), in RECOMMENDER_WARM_PROCESSES
-    forked processes when there are enough users to share out; otherwise user by user.
+    forked processes when there are enough users to share out (not inside a daemonic process,
+    such as a Celery prefork worker's child, which may not have children: it warms in its own
+    process); otherwise user by user.
     """
     started = time.perf_counter()
     ids = list(active_user_ids() if user_ids is None else user_ids)
@@ -122,6 +124,8 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
     model = selectors.current_model()
     batched = model is not None and model.version_id == int(version_id)
     processes = min(settings.RECOMMENDER_WARM_PROCESSES, len(chunks) // 2) if batched else 1
+    if multiprocessing.current_process().daemon:
+        processes = 1
     bar = tqdm(total=len(chunks), desc=f"warm v{version_id}", unit="batch", disable=not progress)
     written = 0
     if processes > 1:

@@ -67,3 +67,21 @@ def test_warming_in_forked_processes_writes_every_list_as_served(redis_cache, me
     steps = [entry[0] for entry in ModelVersion.objects.get(pk=version.pk).metrics["steps"]]
     assert {"load", "holdout check", "lightfm", "ease", "neural", "save artifact", "publish", "warm"} <= set(steps)
     assert np.isfinite([entry[2] for entry in ModelVersion.objects.get(pk=version.pk).metrics["steps"]]).all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refit_inside_a_celery_prefork_child_warms_in_its_own_process(redis_cache, media, settings, monkeypatch):
+    """Celery's prefork children are daemonic and may not fork: the refit still publishes and warms."""
+    import multiprocessing
+
+    groups = make_taste_catalogue()
+    users = [u for members in groups.values() for u in members]
+    settings.RECOMMENDER_WARM_PROCESSES = 2
+    monkeypatch.setattr(pipeline, "WARM_BATCH", 8)
+    monkeypatch.setitem(multiprocessing.current_process()._config, "daemon", True)  # as in a prefork child
+
+    outcome = pipeline.refit_and_publish(hyperparameters=FAST_FIT)
+
+    version = ModelVersion.objects.get(is_current=True)
+    assert outcome == {"outcome": "published", "version": version.pk, "warmed": len(users)}
+    assert cache.current_version_pointer() == str(version.pk)
