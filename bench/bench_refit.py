@@ -57,7 +57,8 @@ def prepare(size: str) -> tuple[str, float]:
         row = admin.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                             [name]).fetchone()
         if row and row[0] == marker:
-            print(f"[{size}] reusing {name} ({marker})", flush=True)
+            print(f"[{size}] reusing {name} ({marker}), migrated to this code", flush=True)
+            manage({**os.environ, "DATABASE_URL": url, "REDIS_URL": ""}, "migrate", "--noinput", "-v0")
             return url, 0.0
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
