@@ -5,6 +5,8 @@ a request never trains, and loads from storage only when a newer version has bee
 """
 from __future__ import annotations
 
+import logging
+import pickle
 import random
 import threading
 import time
@@ -26,6 +28,8 @@ from recommendations import engine, experiments, rerank, trending
 from recommendations.models import DiscoveryPreference, GenrePreference, ModelVersion, UserVector
 
 MODEL_CHECK_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 LIKED_MIN = 4.0
 # An explanation "because you rated X" needs X among this many nearest films of the recommended one.
 NEIGHBOURS = 20
@@ -67,13 +71,18 @@ class _CurrentModel:
             current = ModelVersion.objects.filter(is_current=True).values_list("pk", "published_at").first()
             if current != self.version_id:
                 if current is None:
-                    self.model = None
+                    self.model, self.version_id, self.neighbours = None, None, {}
                 else:
                     from recommendations.services import load_artifact
 
-                    self.model = load_artifact(ModelVersion.objects.get(pk=current[0]))
-                self.version_id = current
-                self.neighbours = {}
+                    try:
+                        self.model = load_artifact(ModelVersion.objects.get(pk=current[0]))
+                        self.version_id, self.neighbours = current, {}
+                    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError) as error:
+                        # A missing or unreadable artifact must not take the site down: keep what
+                        # was served (popular films if nothing) and try again at the next check.
+                        logger.error("Model version %s cannot be loaded (%s: %s); serving the previous model "
+                                     "or popular films", current[0], type(error).__name__, error)
             self.checked_at = now
         return self.model
 

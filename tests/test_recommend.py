@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from catalog.models import NotInterested, Rating
 from catalog.services import refresh_movie_stats
+from recommendations import selectors
 from recommendations.feedback import user_feedback_changed
 from recommendations.models import ModelVersion, UserVector
 from recommendations.selectors import (
@@ -99,6 +100,25 @@ def test_without_a_model_the_list_is_the_most_popular_films_not_yet_rated(catalo
     assert len(recs) == 5 and not rated & {r.movie.pk for r in recs}
     counts = [r.movie.rating_count for r in recs]
     assert counts == sorted(counts, reverse=True)
+
+
+def test_a_published_model_whose_artifact_is_missing_keeps_the_site_serving(catalogue, client, caplog):
+    films, fans = catalogue
+    user = fans["Horror"][0]
+    served = fit_and_publish()
+    assert current_model().version_id == served.pk
+    lost = fit_and_publish()
+    default_storage.delete(lost.artifact)  # lost with a volume, or a MEDIA_ROOT not shared by every machine
+    expire_current_model()
+
+    client.force_login(user)
+    page = client.get("/")
+
+    assert page.status_code == 200
+    assert current_model().version_id == served.pk, "the model already loaded keeps serving"
+    assert f"Model version {lost.pk} cannot be loaded" in caplog.text
+    fresh_process = selectors._CurrentModel()
+    assert fresh_process.get() is None, "a process with nothing loaded serves popular films"
 
 
 def test_fans_get_their_genre_and_never_what_they_rated_or_hid(catalogue):
