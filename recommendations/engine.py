@@ -274,6 +274,10 @@ class StarsModel:
     user_factors: np.ndarray
     item_factors: np.ndarray
     reg: float
+    # Ridge of a user folded in from their current ratings (None: ``reg``). Lower than the fit's:
+    # a user read from a dozen ratings then moves with their dislikes, and on ml-latest-small
+    # validation it is as accurate from 15 ratings up.
+    fold_in_reg: float | None = None
 
     def predict(self, users, items):
         raw = self.mean + self.user_bias[users] + self.item_bias[items] + np.sum(self.user_factors[users] * self.item_factors[items], axis=1)
@@ -285,7 +289,8 @@ class StarsModel:
             return 0.0, np.zeros(self.item_factors.shape[1], np.float32)
         q = np.hstack([self.item_factors[items], np.ones((len(items), 1), np.float32)])
         target = scores - self.mean - self.item_bias[items]
-        a = q.T @ q + self.reg * np.eye(q.shape[1])
+        reg = self.reg if self.fold_in_reg is None else self.fold_in_reg
+        a = q.T @ q + reg * np.eye(q.shape[1])
         solution = np.linalg.solve(a, q.T @ target)
         return float(solution[-1]), solution[:-1].astype(np.float32)
 

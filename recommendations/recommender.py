@@ -42,6 +42,7 @@ DEFAULT_HYPERPARAMETERS = {
     "identity_weight": 1.0,
     "stars_factors": 16,
     "stars_reg": 8.0,
+    "stars_fold_in_reg": 2.0,
     "stars_iterations": 8,
     "neighbour_shrink": 100.0,
     "neighbour_k": 40,
@@ -394,6 +395,7 @@ def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural
         mf = engine.fit_stars_model(data.users, data.items, data.scores.astype(np.float64), data.n_users, data.n_items,
                                     factors=hp["stars_factors"], reg=hp["stars_reg"],
                                     iterations=max(hp["stars_iterations"], 1) if not ranking_only else 1, seed=hp["seed"])
+        mf.fold_in_reg = hp.get("stars_fold_in_reg")
     with engine.maybe_step(steps, "metadata taste"):
         metadata = engine.MetadataTaste.fit(data.item_features, mf.item_bias, popularity,
                                             alpha=hp["metadata_alpha"], shrink=hp["metadata_shrink"])
