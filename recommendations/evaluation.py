@@ -421,15 +421,19 @@ class Reranker:
         self.vocabulary = rerank.genre_vocabulary(model.item_genres)
 
     def top(self, items, stars, scores, k, *, strength=None, discovery=rerank.DEFAULT_DISCOVERY) -> list[int]:
-        """The user's served top k: ``items``/``stars`` their training ratings, ``scores`` the blend's
-        (seen and excluded films at -inf)."""
+        """The user's served top k, as the site serves it (calibration, dial, films predicted below
+        rerank.pick_min_stars last): ``items``/``stars`` their training ratings, ``scores`` the
+        blend's (seen and excluded films at -inf)."""
         liked = items[engine.is_positive(stars, float(stars.mean()))] if len(items) else items
         target = rerank.user_target(self.model.item_genres, self.vocabulary, liked)
-        best = rerank.rerank(scores, k, item_genres=self.model.item_genres, popularity=self.model.popularity,
-                             target=target, vocabulary=self.vocabulary,
+        best = rerank.rerank(scores, k + rerank.DEMOTION_SLACK, item_genres=self.model.item_genres,
+                             popularity=self.model.popularity, target=target, vocabulary=self.vocabulary,
                              strength=rerank.strength_for(len(items), self.strength if strength is None else strength),
                              discovery=discovery)
-        return best.tolist()
+        if len(best) and len(items):
+            predicted = self.model.predicted_stars(None, best, items, stars)
+            best, _ = rerank.demote_unlikely(best, predicted, rerank.pick_min_stars(stars))
+        return best[:k].tolist()
 
 
 def liked_training_items(data: TrainingData) -> dict:

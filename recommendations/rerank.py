@@ -44,6 +44,14 @@ DIAL_STEP = 1.0
 
 DISCOVERY_LEVELS = {0: "Popular", 1: "Mostly popular", 2: "Balanced", 3: "Lesser known", 4: "Hidden gems"}
 DEFAULT_DISCOVERY = 2
+# A film the user is predicted to rate below this (or below their own mean, for a harsh rater)
+# goes after the others in a served list: the ranking models rank what people like them watch,
+# including films they watched and disliked (a romance fan who rated The Terminator 1 star is
+# offered Terminator 2 because its fans watched both); the predicted stars say whether this
+# user would like it.
+PICK_MIN_STARS = 3.0
+# How many films past the n asked for are scored for stars, so demoted ones can be replaced.
+DEMOTION_SLACK = 10
 
 
 def genre_vocabulary(item_genres) -> dict[str, int]:
@@ -138,3 +146,16 @@ def rerank(scores: np.ndarray, n: int, *, item_genres, popularity: np.ndarray, t
     # (on validation this keeps nDCG@10 where the greedy order would lose a few percent).
     blocks = [sorted(chosen[start:start + BLOCK], key=lambda c: -relevance[c]) for start in range(0, len(chosen), BLOCK)]
     return candidates[[c for block in blocks for c in block]]
+
+
+def pick_min_stars(rated_scores) -> float:
+    """The fewest predicted stars a pick may have for a user with these ratings (PICK_MIN_STARS,
+    or their mean rating if lower)."""
+    return min(PICK_MIN_STARS, float(np.mean(rated_scores))) if len(rated_scores) else PICK_MIN_STARS
+
+
+def demote_unlikely(best: np.ndarray, stars: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``best`` and their predicted ``stars`` with the films predicted below ``floor`` moved after
+    the others; each group keeps its order."""
+    order = np.argsort(np.asarray(stars) < floor, kind="stable")
+    return np.asarray(best)[order], np.asarray(stars)[order]

@@ -34,11 +34,6 @@ LIKED_MIN = 4.0
 # An explanation "because you rated X" needs X among this many nearest films of the recommended one.
 NEIGHBOURS = 20
 SIMILAR_TASTE = "Popular with people whose ratings resemble yours"
-# A film the user is predicted to rate below this (or below their own mean, for a harsh rater)
-# is left out of "because you liked": the ranking models rank what people like them watch,
-# including films they watched and disliked; the predicted stars say whether this user would
-# like it.
-PICK_MIN_STARS = 3.0
 
 
 @dataclass
@@ -270,27 +265,30 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     vocabulary = _genre_vocabulary(model)
     liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
     target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
-    best = rerank.rerank(scores, n + 10, item_genres=model.item_genres, popularity=model.popularity, target=target,
+    best = rerank.rerank(scores, n + rerank.DEMOTION_SLACK, item_genres=model.item_genres, popularity=model.popularity, target=target,
                          vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
                          discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
-    # Films rated/hidden since the model was trained are excluded above through the state.
-    best = [i for i in best if int(model.item_keys[i]) in movies and int(model.item_keys[i]) not in state.rated_ids
-            and int(model.item_keys[i]) not in state.hidden_ids]
+    best, stars = served_picks(model, user.pk, state, features, best, movies, n)
     if not best:
         return _popular_fallback(user, n=n, genre_name=genre_name, year_from=year_from, year_to=year_to)
-    stars = model.predicted_stars(user.pk, np.array(best), state.items, state.scores, features)
-    best, stars = best[:n], stars[:n]
     explainer = Explainer(model, state, picked)
     reasons = explainer.explain_many(best)
     return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), reasons[i])
             for i, s in zip(best, stars)]
 
 
-def pick_min_stars(scores) -> float:
-    """The fewest predicted stars a pick may have for a user with these ratings (PICK_MIN_STARS,
-    or their mean rating if lower)."""
-    return min(PICK_MIN_STARS, float(np.mean(scores))) if len(scores) else PICK_MIN_STARS
+def served_picks(model, user_pk, state: UserState, features, best: list[int], movies: dict, n: int):
+    """(the first n of the re-ranked ``best`` that may be served, their predicted stars): films
+    still in the catalogue (``movies``), not rated or hidden since the model was trained, those
+    predicted below rerank.pick_min_stars after the others."""
+    best = [i for i in best if int(model.item_keys[i]) in movies and int(model.item_keys[i]) not in state.rated_ids
+            and int(model.item_keys[i]) not in state.hidden_ids]
+    if not best:
+        return [], np.empty(0)
+    stars = model.predicted_stars(user_pk, np.array(best), state.items, state.scores, features)
+    best, stars = rerank.demote_unlikely(best, stars, rerank.pick_min_stars(state.scores))
+    return best[:n].tolist(), stars[:n]
 
 
 def _popular_fallback(user, *, n, genre_name, year_from, year_to) -> list[Recommendation]:
@@ -446,7 +444,7 @@ def excluded_movie_ids(user) -> set[int]:
 
 def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None, excluded: set[int] | None = None) -> tuple[Rating | None, list[Movie]]:
     """(the anchor rating, films similar to it the user has neither rated nor hidden nor is
-    predicted to dislike (below pick_min_stars): "because you liked X" says they would like them).
+    predicted to dislike (below rerank.pick_min_stars): "because you liked X" says they would like them).
 
     The anchor is ``anchor`` if given (None as rating when the user has not rated it), else the
     user's most recently rated film scored LIKED_MIN or more; (None, []) when there is none.
@@ -472,7 +470,7 @@ def because_you_liked(user, *, n: int = 12, anchor: Movie | None = None, exclude
     similar = [movie for movie in similar if movie.pk not in excluded]
     stars = predicted_stars_map(user, similar)
     if stars:
-        floor = pick_min_stars(list(Rating.objects.filter(user_id=user.pk).values_list("score", flat=True)))
+        floor = rerank.pick_min_stars(list(Rating.objects.filter(user_id=user.pk).values_list("score", flat=True)))
         similar = [movie for movie in similar if stars.get(movie.pk, floor) >= floor]
     return rating, similar[:n]
 

@@ -55,7 +55,7 @@ def recommend_for_users(model: Recommender, user_ids: list[int], *, n: int) -> d
         liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
         target = rerank.user_target(model.item_genres, vocabulary, liked, picked[pk])
         level = levels.get(pk, rerank.DEFAULT_DISCOVERY)
-        best = rerank.rerank(row_scores, n + 10, item_genres=model.item_genres, popularity=model.popularity,
+        best = rerank.rerank(row_scores, n + rerank.DEMOTION_SLACK, item_genres=model.item_genres, popularity=model.popularity,
                              target=target, vocabulary=vocabulary, strength=rerank.strength_for(len(state.rated_ids)),
                              discovery=level).tolist()
         candidates[pk] = (best, row_scores)
@@ -64,12 +64,10 @@ def recommend_for_users(model: Recommender, user_ids: list[int], *, n: int) -> d
     lists = {}
     for pk, state, names in zip(ids, states, features):
         best, row_scores = candidates[pk]
-        best = [i for i in best if int(model.item_keys[i]) in movies and int(model.item_keys[i]) not in state.rated_ids
-                and int(model.item_keys[i]) not in state.hidden_ids][:n]
+        best, stars = selectors.served_picks(model, pk, state, names, best, movies, n)
         if not best:
             lists[pk] = selectors.recommend_for_user(users[pk], n=n)  # the popular fallback, as served
             continue
-        stars = model.predicted_stars(pk, np.array(best), state.items, state.scores, names)
         reasons = selectors.Explainer(model, state, picked[pk]).explain_many(best)
         lists[pk] = [selectors.Recommendation(movies[int(model.item_keys[i])], float(row_scores[i]), round(float(s), 1),
                                               reasons[i]) for i, s in zip(best, stars)]

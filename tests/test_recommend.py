@@ -273,7 +273,7 @@ def test_predicted_stars_follow_a_users_likes_and_dislikes(settings, tmp_path, j
 def test_because_you_liked_leaves_out_films_the_user_is_predicted_to_dislike(settings, tmp_path):
     """Westerns everybody who rated them disliked are close to a western fan's favourites (the
     fans all watched them), but the fan is told 1-2 stars for them: "because you liked" does not
-    offer them."""
+    offer them, and top picks put them after the films the fan is predicted to like."""
     from catalog.models import Movie
     from recommendations.selectors import because_you_liked, home_rows, predicted_stars_map
     from tests.pipeline_data import make_taste_catalogue
@@ -300,3 +300,6 @@ def test_because_you_liked_leaves_out_films_the_user_is_predicted_to_dislike(set
     assert not set(duds) & set(because), [m.title for m in because]
     rows = {row.key: row for row in home_rows(fan, top_picks=recommend_for_user(fan, n=4), n=8)}
     assert rows["because"].items and min(item.predicted_stars for item in rows["because"].items) >= 3.0
+    # Top picks rank them after every film the fan is predicted to like.
+    top = recommend_for_user(fan, n=8)
+    assert len(top) == 8 and not {m.pk for m in duds} & {r.movie.pk for r in top}, [(r.movie.title, r.predicted_stars) for r in top]
