@@ -82,13 +82,34 @@ def redis_state() -> str:
     return "up"
 
 
+# The pointer as this process last read it, for POINTER_MEMO_SECONDS: a request reads it without a
+# Redis round trip; a publish in another process is followed within that time.
+POINTER_MEMO_SECONDS = 1.0
+_pointer_memo: tuple[float, str | None] = (float("-inf"), None)
+
+
 def current_version_pointer() -> str:
-    """The version readers use. Rebuilt from the database if Redis lost it (e.g. a flush)."""
+    """The version readers use. Rebuilt from the database if Redis lost it (e.g. a flush).
+
+    Remembered in process for POINTER_MEMO_SECONDS (switch_pointer in this process updates it at once).
+    """
+    global _pointer_memo
+    read_at, pointer = _pointer_memo
+    now = time.monotonic()
+    if pointer is not None and now - read_at < POINTER_MEMO_SECONDS:
+        return pointer
     pointer = cache.get(POINTER_KEY)
     if pointer is None:
         pointer = _published_version_id()
         cache.add(POINTER_KEY, pointer, timeout=None)
+    _pointer_memo = (now, pointer)
     return pointer
+
+
+def expire_version_pointer() -> None:
+    """Make the next current_version_pointer() call read Redis."""
+    global _pointer_memo
+    _pointer_memo = (float("-inf"), None)
 
 
 def _published_version_id() -> str:
@@ -100,7 +121,10 @@ def _published_version_id() -> str:
 
 def switch_pointer(version_id) -> None:
     """Point readers at version_id's lists in one SET."""
-    cache.set(POINTER_KEY, str(version_id) if version_id else NO_MODEL, timeout=None)
+    global _pointer_memo
+    pointer = str(version_id) if version_id else NO_MODEL
+    cache.set(POINTER_KEY, pointer, timeout=None)
+    _pointer_memo = (time.monotonic(), pointer)
 
 
 def serialize(recommendations) -> list[dict]:
@@ -131,15 +155,18 @@ def deserialize(payload: list[dict]):
 
 
 def store_recommendations(version: str, user_id: int, recommendations) -> None:
+    """Write the user's list of this version (and drop their API responses made from the old one)."""
     cache.set(list_key(version, user_id), serialize(recommendations), timeout=settings.RECOMMENDER_CACHE_TTL)
+    cache.delete(responses_key(version, user_id))
 
 
 def store_many(version: str, lists: dict[int, list]) -> None:
-    """Write several users' lists of one version (one round trip)."""
+    """Write several users' lists of one version (one round trip, and one to drop their API responses)."""
     cache.set_many(
         {list_key(version, user_id): serialize(recs) for user_id, recs in lists.items()},
         timeout=settings.RECOMMENDER_CACHE_TTL,
     )
+    cache.delete_many([responses_key(version, user_id) for user_id in lists])
 
 
 def user_list_version(user, pointer: str | None = None) -> str:
@@ -154,8 +181,8 @@ def user_list_version(user, pointer: str | None = None) -> str:
 
 def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     """Delete the user's cached list of the served version (or of every version and of "no
-    model"), with its experiment arms' lists, so the next read computes it afresh. Raises a
-    REDIS_ERRORS error when Redis is down."""
+    model"), with its experiment arms' lists and the API responses made from them, so the next
+    read computes it afresh. Raises a REDIS_ERRORS error when Redis is down."""
     from recommendations.models import Experiment, ModelVersion
 
     if every_version:
@@ -164,13 +191,13 @@ def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     else:
         versions = [current_version_pointer()]
         tests = Experiment.objects.filter(status=Experiment.Status.RUNNING)
-    keys = [list_key(version, user_id) for version in versions]
+    list_versions = list(versions)
     for pk, version_a, version_b in tests.values_list("pk", "a_version_id", "b_version_id"):
         for arm, version in (("A", version_a), ("B", version_b)):
             # An arm without a version of its own serves whichever version was current.
             for base in ([str(version)] if version else versions):
-                keys.append(list_key(f"{base}x{pk}{arm}", user_id))
-    cache.delete_many(keys)
+                list_versions.append(f"{base}x{pk}{arm}")
+    cache.delete_many([key(version, user_id) for version in list_versions for key in (list_key, responses_key)])
     if every_version:
         forget_personal_rows(user_id)
 
@@ -366,3 +393,73 @@ def get_because_row(user, *, n: int, anchor=None):
         return None
     movies = Movie.objects.in_bulk(payload["movies"])
     return (*payload["anchor"], [movies[pk] for pk in payload["movies"] if pk in movies])
+
+
+# --- Whole API responses -----------------------------------------------------------------------
+# A signed-in user's API row, as the bytes sent, in one Redis hash per user and list version
+# (``rec:v<version>:u<user>:responses``), a field per request: a digest of the request's query,
+# the user's taste fingerprint and the model serving them. A rating, a hidden film, a picked
+# genre or a moved dial changes the fingerprint, so the next request misses; storing or
+# forgetting the user's list deletes the hash (a refreshed list is served at once); a publish
+# moves the pointer and with it the key. A hit is one round trip (HGET and the hit counter, in a
+# script) after the fingerprint query. Film statistics in a stored response (rating count and
+# mean) may lag by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes each time).
+RESPONSE_TTL = 120
+_READ_RESPONSE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value and ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
+return value
+"""
+
+
+def responses_key(version: str, user_id: int) -> str:
+    return f"rec:v{version}:u{user_id}:responses"
+
+
+@lru_cache(maxsize=4)
+def _read_response_script(client: redis.Redis):
+    return client.register_script(_READ_RESPONSE)
+
+
+def api_response_slot(user, query: dict) -> tuple[str, str] | None:
+    """(Redis hash key, field) where the signed-in user's response to this API query is kept, or
+    None when it is not kept (a guest, no Redis, Redis down)."""
+    if not getattr(user, "is_authenticated", False) or redis_client() is None or breaker.is_open:
+        return None
+    try:
+        version = user_list_version(user)
+    except REDIS_ERRORS:
+        return None
+    model = selectors.model_for_user(user)
+    field = hashlib.blake2b(repr((sorted(query.items()), selectors.taste_fingerprint(user),
+                                  getattr(model, "version_id", None))).encode(), digest_size=16).hexdigest()
+    return cache.make_key(responses_key(version, user.pk)), field
+
+
+def read_api_response(slot: tuple[str, str], *, count_hit: bool) -> tuple[str, list[int], bytes] | None:
+    """(row, ids of the films shown, response body) kept in ``slot``, or None. ``count_hit``: a
+    hit counts as a recommendation cache hit (the top row, whose list it serves)."""
+    client = redis_client()
+    try:
+        with redis_guard():
+            value = _read_response_script(client)(keys=[slot[0], cache.make_key(HITS_KEY)],
+                                                  args=[slot[1], "1" if count_hit else "0"])
+    except REDIS_ERRORS:
+        return None
+    if value is None:
+        return None
+    row, ids, body = value.split(b"\n", 2)
+    return row.decode(), [int(pk) for pk in ids.split(b",") if pk], body
+
+
+def store_api_response(slot: tuple[str, str], row: str, movie_ids: list[int], body: bytes) -> None:
+    """Keep a response body in ``slot`` for RESPONSE_TTL (nothing when Redis fails)."""
+    value = b"%s\n%s\n%s" % (row.encode(), ",".join(map(str, movie_ids)).encode(), body)
+    try:
+        with redis_guard():
+            pipe = redis_client().pipeline(transaction=False)
+            pipe.hset(slot[0], slot[1], value)
+            pipe.expire(slot[0], RESPONSE_TTL)
+            pipe.execute()
+    except REDIS_ERRORS:
+        pass  # the breaker logged it
