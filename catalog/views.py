@@ -26,6 +26,7 @@ from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
 from catalog.search import search_catalogue
+from recommendations import cache as recommendation_cache
 from recommendations import discovery, impressions, onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_home_rows, get_recommendations
@@ -81,6 +82,26 @@ def _browse_chips() -> str:
                             {"genres": Genre.objects.all(), "decades": selectors.catalogue_decades()})
 
 
+def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
+    """(the signed-in user's rows, or None when they were kept; the rows rendered), their
+    impressions logged. Kept rendered with their API answers while nothing they are made of
+    changes (recommendations.cache)."""
+    # Not kept with DEBUG, where templates change under a running server.
+    slot = None if settings.DEBUG else recommendation_cache.home_rows_slot(user, n=HOME_LIST_SIZE, discovery=level)
+    kept = recommendation_cache.read_answer(slot, count_hit=True) if slot is not None else None
+    rows = None
+    if kept is None:
+        top_picks = get_recommendations(user, n=HOME_LIST_SIZE)
+        rows = get_home_rows(user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
+        kept = ([(row.key, [item.movie.pk for item in row.items]) for row in rows],
+                [render_to_string("catalog/_home_row.html", {"row": row}) for row in rows])
+        if slot is not None:
+            recommendation_cache.keep_answer(slot, *kept)
+    shown, parts = kept
+    impressions.log_rows(user, shown)
+    return rows, [mark_safe(part) for part in parts]
+
+
 @require_GET
 def home(request):
     """Guests: popular, top rated, trending. Signed-in users: their explained rows (see
@@ -88,9 +109,7 @@ def home(request):
     context = {"browse_chips": _kept_html("browse-chips", _browse_chips)}
     if request.user.is_authenticated:
         level = recommendation_selectors.discovery_level(request.user)
-        top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
-        context["rows"] = get_home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
-        impressions.log_rows(request.user, [(row.key, [item.movie for item in row.items]) for row in context["rows"]])
+        context["rows"], context["rows_html"] = _member_rows(request.user, level)
         context["discovery_level"] = level
         context["discovery_levels"] = list(DISCOVERY_LEVELS.items())
         rated = onboarding.rated_count(request.user, request.session)

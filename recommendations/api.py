@@ -76,18 +76,17 @@ class Recommendations(APIView):
     def get(self, request):
         # A signed-in user's answer is kept whole (recommendations.cache: keyed by the query, their
         # taste and the model); a kept one still logs its impression.
-        slot = cache.api_response_slot(request.user, request.query_params.dict())
+        slot = cache.answer_slot(request.user, request.query_params.dict())
+        kept = None
         if slot is not None:
-            kept = cache.read_api_response(slot, count_hit=request.query_params.get("row", "top") == "top")
-            if kept is not None:
-                row, movie_ids, body = kept
-                impressions.log_shown(request.user, row, movie_ids)
-                return HttpResponse(body, content_type="application/json")
-        row, movie_ids, data = self._row(request)
-        impressions.log_shown(request.user, row, movie_ids)
-        body = JSONRenderer().render(data)
-        if slot is not None:
-            cache.store_api_response(slot, row, movie_ids, body)
+            kept = cache.read_answer(slot, count_hit=request.query_params.get("row", "top") == "top")
+        if kept is None:
+            row, movie_ids, data = self._row(request)
+            kept = [(row, movie_ids)], [JSONRenderer().render(data).decode()]
+            if slot is not None:
+                cache.keep_answer(slot, *kept)
+        rows, (body,) = kept
+        impressions.log_rows(request.user, rows)
         return HttpResponse(body, content_type="application/json")
 
     def _row(self, request) -> tuple[str, list[int], dict]:

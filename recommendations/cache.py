@@ -15,6 +15,7 @@ be reached, reads are computed in process and one warning is logged per outage.
 """
 import hashlib
 import logging
+import pickle
 import time
 from datetime import datetime, timezone as dt_timezone
 from functools import lru_cache
@@ -395,15 +396,16 @@ def get_because_row(user, *, n: int, anchor=None):
     return (*payload["anchor"], [movies[pk] for pk in payload["movies"] if pk in movies])
 
 
-# --- Whole API responses -----------------------------------------------------------------------
-# A signed-in user's API row, as the bytes sent, in one Redis hash per user and list version
-# (``rec:v<version>:u<user>:responses``), a field per request: a digest of the request's query,
-# the user's taste fingerprint and the model serving them. A rating, a hidden film, a picked
-# genre or a moved dial changes the fingerprint, so the next request misses; storing or
-# forgetting the user's list deletes the hash (a refreshed list is served at once); a publish
-# moves the pointer and with it the key. A hit is one round trip (HGET and the hit counter, in a
-# script) after the fingerprint query. Film statistics in a stored response (rating count and
-# mean) may lag by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes each time).
+# --- Whole answers: API rows and home page rows ------------------------------------------------
+# A signed-in user's API row (the bytes sent) or home page rows (their rendered HTML) are kept in
+# one Redis hash per user and list version (``rec:v<version>:u<user>:responses``), a field per
+# request: a digest of what was asked, the user's taste fingerprint and the model serving them.
+# A rating, a hidden film, a picked genre or a moved dial changes the fingerprint, so the next
+# request misses; storing or forgetting the user's list deletes the hash (a refreshed list is
+# served at once); a publish moves the pointer and with it the key. A hit is one round trip
+# (HGET and the hit counter, in a script) after the fingerprint query; the caller still logs the
+# impressions of what it shows. Film statistics in a kept answer (rating count and mean) may lag
+# by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes each time).
 RESPONSE_TTL = 120
 _READ_RESPONSE = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])
@@ -421,9 +423,9 @@ def _read_response_script(client: redis.Redis):
     return client.register_script(_READ_RESPONSE)
 
 
-def api_response_slot(user, query: dict) -> tuple[str, str] | None:
-    """(Redis hash key, field) where the signed-in user's response to this API query is kept, or
-    None when it is not kept (a guest, no Redis, Redis down)."""
+def answer_slot(user, asked: dict) -> tuple[str, str] | None:
+    """(Redis hash key, field) where the signed-in user's answer to ``asked`` (the API query, or
+    what a page shows) is kept, or None when it is not kept (a guest, no Redis, Redis down)."""
     if not getattr(user, "is_authenticated", False) or redis_client() is None or breaker.is_open:
         return None
     try:
@@ -431,14 +433,22 @@ def api_response_slot(user, query: dict) -> tuple[str, str] | None:
     except REDIS_ERRORS:
         return None
     model = selectors.model_for_user(user)
-    field = hashlib.blake2b(repr((sorted(query.items()), selectors.taste_fingerprint(user),
+    field = hashlib.blake2b(repr((sorted(asked.items()), selectors.taste_fingerprint(user),
                                   getattr(model, "version_id", None))).encode(), digest_size=16).hexdigest()
     return cache.make_key(responses_key(version, user.pk)), field
 
 
-def read_api_response(slot: tuple[str, str], *, count_hit: bool) -> tuple[str, list[int], bytes] | None:
-    """(row, ids of the films shown, response body) kept in ``slot``, or None. ``count_hit``: a
-    hit counts as a recommendation cache hit (the top row, whose list it serves)."""
+def home_rows_slot(user, *, n: int, discovery: int) -> tuple[str, str] | None:
+    """answer_slot of the signed-in home page's rows (they hold the trending list too)."""
+    if redis_client() is None or breaker.is_open:
+        return None
+    trending_now = [entry.movie_id for entry in trending.current(trending.SIZE)]
+    return answer_slot(user, {"page": "home", "n": n, "discovery": discovery, "trending": trending_now})
+
+
+def read_answer(slot: tuple[str, str], *, count_hit: bool) -> tuple[list[tuple[str, list[int]]], list[str]] | None:
+    """([(row, ids of the films shown)], the rendered parts) kept in ``slot``, or None.
+    ``count_hit``: a hit counts as a recommendation cache hit (an answer holding the top list)."""
     client = redis_client()
     try:
         with redis_guard():
@@ -446,19 +456,16 @@ def read_api_response(slot: tuple[str, str], *, count_hit: bool) -> tuple[str, l
                                                   args=[slot[1], "1" if count_hit else "0"])
     except REDIS_ERRORS:
         return None
-    if value is None:
-        return None
-    row, ids, body = value.split(b"\n", 2)
-    return row.decode(), [int(pk) for pk in ids.split(b",") if pk], body
+    return None if value is None else pickle.loads(value)
 
 
-def store_api_response(slot: tuple[str, str], row: str, movie_ids: list[int], body: bytes) -> None:
-    """Keep a response body in ``slot`` for RESPONSE_TTL (nothing when Redis fails)."""
-    value = b"%s\n%s\n%s" % (row.encode(), ",".join(map(str, movie_ids)).encode(), body)
+def keep_answer(slot: tuple[str, str], rows: list[tuple[str, list[int]]], parts: list[str]) -> None:
+    """Keep an answer in ``slot`` for RESPONSE_TTL: the rows it shows (row, film ids) and its
+    rendered parts (nothing kept when Redis fails)."""
     try:
         with redis_guard():
             pipe = redis_client().pipeline(transaction=False)
-            pipe.hset(slot[0], slot[1], value)
+            pipe.hset(slot[0], slot[1], pickle.dumps((rows, parts), pickle.HIGHEST_PROTOCOL))
             pipe.expire(slot[0], RESPONSE_TTL)
             pipe.execute()
     except REDIS_ERRORS:

@@ -1,6 +1,6 @@
-"""A signed-in user's API rows kept whole in Redis (recommendations.cache, "Whole API responses"):
-a kept answer is the computed one, still logs its impression, and never outlives a rating, a
-hidden film, a refreshed list, a publish, the account or Redis itself."""
+"""A signed-in user's API rows and home page rows kept whole in Redis (recommendations.cache,
+"Whole answers"): a kept answer is the computed one, still logs its impressions, and never
+outlives a rating, a hidden film, a refreshed list, a publish, the account or Redis itself."""
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -130,3 +130,27 @@ def test_a_token_is_checked_in_one_query_and_an_expired_one_is_still_refused():
     with pytest.raises(AuthenticationFailed):
         TokenAuthentication().authenticate(APIRequestFactory().get(API, HTTP_AUTHORIZATION=f"Token {text}"))
     assert not AuthToken.objects.filter(pk=token.pk).exists() and AuthToken.objects.filter(pk=other.pk).exists()
+
+
+def _home_rows(client) -> list[str]:
+    import re
+
+    html = client.get("/").content.decode()
+    return re.findall(r'<section class="shelf shelf--\w+".*?</section>', html, re.S)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_kept_home_rows_are_the_rendered_ones_and_lose_a_rated_film_at_once(private_redis, world, client):  # noqa: F811
+    fan = world["fan"]
+    client.force_login(fan)
+    first = _home_rows(client)
+    assert first and len(_slots(fan)) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert _home_rows(client) == first
+    assert not [q for q in queries.captured_queries if "catalog_movie" in q["sql"]], "rows read from the kept answer"
+    impressions.flush()
+    assert len(shown(fan)) == 2 * sum(html.count('class="card"') for html in first)
+
+    rated = Movie.objects.get(pk=shown(fan, "top")[0].movie_id)
+    rate_movie(user=fan, movie=rated, score=2.0)
+    assert f'href="/movies/{rated.pk}/"' not in "".join(_home_rows(client))
