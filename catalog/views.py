@@ -4,17 +4,21 @@ Writes go through catalog.services, reads through catalog.selectors. The forms t
 (rating, watchlist, not interested) work without JavaScript (POST then redirect) and answer
 JSON when the request asks for it (static/js/site.js).
 """
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix, reverse
 from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import condition, require_GET, require_POST
 
 from catalog import selectors, services
@@ -22,6 +26,7 @@ from catalog.forms import BrowseForm, RatingForm, SearchForm
 from catalog.models import Actor, Director, Genre, Movie
 from catalog.posters import movie_placeholder_svg
 from catalog.search import search_catalogue
+from recommendations import cache as recommendation_cache
 from recommendations import discovery, impressions, onboarding
 from recommendations import selectors as recommendation_selectors
 from recommendations.cache import get_home_rows, get_recommendations
@@ -51,16 +56,60 @@ def _ratings_context(request, movies) -> dict:
     return {"user_ratings": selectors.user_rating_map(request.user, [movie.pk for movie in movies])}
 
 
+def _kept_html(name: str, render) -> str:
+    """A part of a page that is the same for every visitor, rendered by ``render()`` and kept in
+    the shared cache for GUEST_LISTS_SECONDS (the guests' lists are as old as that already).
+    Not kept with DEBUG, where templates change under a running server."""
+    if settings.DEBUG:
+        return mark_safe(render())
+    key = f"catalog:html:{name}:{get_script_prefix()}"
+    html = cache.get(key)
+    if html is None:
+        html = render()
+        cache.set(key, html, selectors.GUEST_LISTS_SECONDS)
+    return mark_safe(html)
+
+
+def _guest_shelves() -> str:
+    lists = selectors.guest_home_lists(HOME_LIST_SIZE)
+    lists["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)
+    prefetch_related_objects(lists["trending"], "genres")
+    return render_to_string("catalog/_guest_shelves.html", lists)
+
+
+def _browse_chips() -> str:
+    return render_to_string("catalog/_browse_chips.html",
+                            {"genres": Genre.objects.all(), "decades": selectors.catalogue_decades()})
+
+
+def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
+    """(the signed-in user's rows, or None when they were kept; the rows rendered), their
+    impressions logged. Kept rendered with their API answers while nothing they are made of
+    changes (recommendations.cache)."""
+    # Not kept with DEBUG, where templates change under a running server.
+    slot = None if settings.DEBUG else recommendation_cache.home_rows_slot(user, n=HOME_LIST_SIZE, discovery=level)
+    kept = recommendation_cache.read_answer(slot, count_hit=True) if slot is not None else None
+    rows = None
+    if kept is None:
+        top_picks = get_recommendations(user, n=HOME_LIST_SIZE)
+        rows = get_home_rows(user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
+        kept = ([(row.key, [item.movie.pk for item in row.items]) for row in rows],
+                [render_to_string("catalog/_home_row.html", {"row": row}) for row in rows])
+        if slot is not None:
+            recommendation_cache.keep_answer(slot, *kept)
+    shown, parts = kept
+    impressions.log_rows(user, shown)
+    return rows, [mark_safe(part) for part in parts]
+
+
 @require_GET
 def home(request):
     """Guests: popular, top rated, trending. Signed-in users: their explained rows (see
-    recommendations.selectors.home_rows)."""
-    context = {"genres": Genre.objects.all(), "decades": selectors.catalogue_decades()}
+    recommendations.selectors.home_rows). The parts the same for everyone are kept rendered."""
+    context = {"browse_chips": _kept_html("browse-chips", _browse_chips)}
     if request.user.is_authenticated:
         level = recommendation_selectors.discovery_level(request.user)
-        top_picks = get_recommendations(request.user, n=HOME_LIST_SIZE)
-        context["rows"] = get_home_rows(request.user, top_picks=top_picks, n=HOME_LIST_SIZE, discovery=level)
-        impressions.log_rows(request.user, [(row.key, [item.movie for item in row.items]) for row in context["rows"]])
+        context["rows"], context["rows_html"] = _member_rows(request.user, level)
         context["discovery_level"] = level
         context["discovery_levels"] = list(DISCOVERY_LEVELS.items())
         rated = onboarding.rated_count(request.user, request.session)
@@ -68,9 +117,7 @@ def home(request):
             context["ratings_to_go"] = onboarding.RATINGS_FOR_GOOD_SUGGESTIONS - rated
     else:
         context["guest_rating_count"] = len(onboarding.guest_ratings(request.session))
-        context.update(selectors.guest_home_lists(HOME_LIST_SIZE))
-        context["trending"] = recommendation_selectors.trending_movies(n=HOME_LIST_SIZE)
-        prefetch_related_objects(context["trending"], "genres")
+        context["guest_shelves"] = _kept_html(f"guest-shelves:{HOME_LIST_SIZE}", _guest_shelves)
     return render(request, "catalog/home.html", context)
 
 

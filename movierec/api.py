@@ -12,16 +12,24 @@ each offending input field (``ratings[2].score`` for nested input) to its messag
 when the error is not about one field. Outside /api/ the same errors are the site's own pages
 (templates/400.html, 403.html, 404.html, 500.html).
 """
+import uuid
+from functools import lru_cache
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils import timezone
 from django.views import defaults
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from knox import auth as knox_auth
+from knox.signals import token_expired
 from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.settings import api_settings
+
+from movierec.cache_backends import REDIS_ERRORS, redis_guard
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -136,14 +144,55 @@ class StrictFloatField(serializers.FloatField):
 # --- Throttling --------------------------------------------------------------------------------
 
 
+# DRF's sliding window (the times of the requests within the window; full: refused), kept as a
+# sorted set in Redis and checked and updated in one round trip. DRF's own way reads the whole
+# list of times and writes it back: two round trips and a list that grows with the rate.
+_SLIDING_WINDOW = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  return {0, count, redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(window))
+return {1, count + 1, ARGV[1]}
+"""
+
+
+@lru_cache(maxsize=4)
+def _sliding_window_script(client):
+    return client.register_script(_SLIDING_WINDOW)
+
+
 class _RateFromSettingsMixin:
     """Read the rate at request time: DRF reads it once at import, so overrides would not apply.
 
-    (Without Redis, throttles fail open through the default cache, movierec.cache_backends.)
+    On Redis, one round trip a request (_SLIDING_WINDOW); without Redis (locmem), DRF's own way.
+    Either way a Redis outage lets requests through (movierec.cache_backends).
     """
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        backend = getattr(self.cache, "_cache", None)
+        if self.rate is None or not hasattr(backend, "get_client"):
+            return super().allow_request(request, view)
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self.now = self.timer()
+        try:
+            with redis_guard():
+                key = self.cache.make_key(self.key)
+                allowed, count, oldest = _sliding_window_script(backend.get_client(key, write=True))(
+                    keys=[key], args=[repr(self.now), self.duration, self.num_requests, f"{self.now!r}:{uuid.uuid4().hex}"])
+        except REDIS_ERRORS:
+            return True
+        # What DRF's wait() reads: as many times as requests in the window, the oldest last.
+        self.history = [float(oldest)] * int(count)
+        return True if allowed else self.throttle_failure()
 
 
 class AnonThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):
@@ -202,12 +251,31 @@ class IsStaffOrReadOnly(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
+# --- Authentication ------------------------------------------------------------------------------
+
+
+class TokenAuthentication(knox_auth.TokenAuthentication):
+    """knox's token authentication in one query: knox also reads all of the user's other tokens on
+    every request to delete the expired ones, which accounts.services.issue_api_token already
+    does at each sign-in (and the profile page lists only live ones). An expired token is still
+    refused and deleted."""
+
+    def _cleanup_token(self, auth_token) -> bool:
+        if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+            username = auth_token.user.get_username()
+            auth_token.delete()
+            token_expired.send(sender=self.__class__, username=username, source="auth_token")
+            return True
+        return False
+
+
 # --- OpenAPI -------------------------------------------------------------------------------------
 
 
 class TokenScheme(KnoxTokenScheme):
     """API tokens (knox) keep the security scheme name they had before knox: ``tokenAuth``."""
 
+    target_class = "movierec.api.TokenAuthentication"
     name = "tokenAuth"
     priority = 1
 

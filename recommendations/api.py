@@ -4,11 +4,13 @@ A thin adapter over recommendations.selectors (the personal top-N through the pe
 recommendations.cache, as the website serves it).
 """
 from django.db.models import prefetch_related_objects
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -72,6 +74,23 @@ class Recommendations(APIView):
         responses=RecommendationRowSerializer,
     )
     def get(self, request):
+        # A signed-in user's answer is kept whole (recommendations.cache: keyed by the query, their
+        # taste and the model); a kept one still logs its impression.
+        slot = cache.answer_slot(request.user, request.query_params.dict())
+        kept = None
+        if slot is not None:
+            kept = cache.read_answer(slot, count_hit=request.query_params.get("row", "top") == "top")
+        if kept is None:
+            row, movie_ids, data = self._row(request)
+            kept = [(row, movie_ids)], [JSONRenderer().render(data).decode()]
+            if slot is not None:
+                cache.keep_answer(slot, *kept)
+        rows, (body,) = kept
+        impressions.log_rows(request.user, rows)
+        return HttpResponse(body, content_type="application/json")
+
+    def _row(self, request) -> tuple[str, list[int], dict]:
+        """(row, ids of the films in it, the response's data) computed for this request."""
         query = RecommendationQuerySerializer(data=request.query_params.dict())  # "?row=" is an error
         query.is_valid(raise_exception=True)
         row, n, user = query.validated_data["row"], query.validated_data["n"], request.user
@@ -99,11 +118,11 @@ class Recommendations(APIView):
             if not user.is_authenticated:
                 raise NotAuthenticated("Sign in to get movies like the ones you rated.")
             title, items = _because_row(user, query.validated_data.get("movie"), n)
-        impressions.log_shown(user, row, [item["movie"] for item in items])
         # top, genre and because never hold a film the signed-in user rated (see their selectors).
         unrated = row in ("top", "genre", "because") and user.is_authenticated
         context = _movie_context(request, [item["movie"] for item in items], unrated=unrated)
-        return Response(RecommendationRowSerializer({"row": row, "title": title, "results": items}, context=context).data)
+        data = RecommendationRowSerializer({"row": row, "title": title, "results": items}, context=context).data
+        return row, [item["movie"].pk for item in items], data
 
 
 class SimilarMovies(APIView):

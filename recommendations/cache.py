@@ -15,6 +15,7 @@ be reached, reads are computed in process and one warning is logged per outage.
 """
 import hashlib
 import logging
+import pickle
 import time
 from datetime import datetime, timezone as dt_timezone
 from functools import lru_cache
@@ -82,13 +83,34 @@ def redis_state() -> str:
     return "up"
 
 
+# The pointer as this process last read it, for POINTER_MEMO_SECONDS: a request reads it without a
+# Redis round trip; a publish in another process is followed within that time.
+POINTER_MEMO_SECONDS = 1.0
+_pointer_memo: tuple[float, str | None] = (float("-inf"), None)
+
+
 def current_version_pointer() -> str:
-    """The version readers use. Rebuilt from the database if Redis lost it (e.g. a flush)."""
+    """The version readers use. Rebuilt from the database if Redis lost it (e.g. a flush).
+
+    Remembered in process for POINTER_MEMO_SECONDS (switch_pointer in this process updates it at once).
+    """
+    global _pointer_memo
+    read_at, pointer = _pointer_memo
+    now = time.monotonic()
+    if pointer is not None and now - read_at < POINTER_MEMO_SECONDS:
+        return pointer
     pointer = cache.get(POINTER_KEY)
     if pointer is None:
         pointer = _published_version_id()
         cache.add(POINTER_KEY, pointer, timeout=None)
+    _pointer_memo = (now, pointer)
     return pointer
+
+
+def expire_version_pointer() -> None:
+    """Make the next current_version_pointer() call read Redis."""
+    global _pointer_memo
+    _pointer_memo = (float("-inf"), None)
 
 
 def _published_version_id() -> str:
@@ -100,7 +122,10 @@ def _published_version_id() -> str:
 
 def switch_pointer(version_id) -> None:
     """Point readers at version_id's lists in one SET."""
-    cache.set(POINTER_KEY, str(version_id) if version_id else NO_MODEL, timeout=None)
+    global _pointer_memo
+    pointer = str(version_id) if version_id else NO_MODEL
+    cache.set(POINTER_KEY, pointer, timeout=None)
+    _pointer_memo = (time.monotonic(), pointer)
 
 
 def serialize(recommendations) -> list[dict]:
@@ -131,15 +156,18 @@ def deserialize(payload: list[dict]):
 
 
 def store_recommendations(version: str, user_id: int, recommendations) -> None:
+    """Write the user's list of this version (and drop their API responses made from the old one)."""
     cache.set(list_key(version, user_id), serialize(recommendations), timeout=settings.RECOMMENDER_CACHE_TTL)
+    cache.delete(responses_key(version, user_id))
 
 
 def store_many(version: str, lists: dict[int, list]) -> None:
-    """Write several users' lists of one version (one round trip)."""
+    """Write several users' lists of one version (one round trip, and one to drop their API responses)."""
     cache.set_many(
         {list_key(version, user_id): serialize(recs) for user_id, recs in lists.items()},
         timeout=settings.RECOMMENDER_CACHE_TTL,
     )
+    cache.delete_many([responses_key(version, user_id) for user_id in lists])
 
 
 def user_list_version(user, pointer: str | None = None) -> str:
@@ -154,8 +182,8 @@ def user_list_version(user, pointer: str | None = None) -> str:
 
 def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     """Delete the user's cached list of the served version (or of every version and of "no
-    model"), with its experiment arms' lists, so the next read computes it afresh. Raises a
-    REDIS_ERRORS error when Redis is down."""
+    model"), with its experiment arms' lists and the API responses made from them, so the next
+    read computes it afresh. Raises a REDIS_ERRORS error when Redis is down."""
     from recommendations.models import Experiment, ModelVersion
 
     if every_version:
@@ -164,13 +192,13 @@ def forget_user_lists(user_id: int, *, every_version: bool = False) -> None:
     else:
         versions = [current_version_pointer()]
         tests = Experiment.objects.filter(status=Experiment.Status.RUNNING)
-    keys = [list_key(version, user_id) for version in versions]
+    list_versions = list(versions)
     for pk, version_a, version_b in tests.values_list("pk", "a_version_id", "b_version_id"):
         for arm, version in (("A", version_a), ("B", version_b)):
             # An arm without a version of its own serves whichever version was current.
             for base in ([str(version)] if version else versions):
-                keys.append(list_key(f"{base}x{pk}{arm}", user_id))
-    cache.delete_many(keys)
+                list_versions.append(f"{base}x{pk}{arm}")
+    cache.delete_many([key(version, user_id) for version in list_versions for key in (list_key, responses_key)])
     if every_version:
         forget_personal_rows(user_id)
 
@@ -366,3 +394,79 @@ def get_because_row(user, *, n: int, anchor=None):
         return None
     movies = Movie.objects.in_bulk(payload["movies"])
     return (*payload["anchor"], [movies[pk] for pk in payload["movies"] if pk in movies])
+
+
+# --- Whole answers: API rows and home page rows ------------------------------------------------
+# A signed-in user's API row (the bytes sent) or home page rows (their rendered HTML) are kept in
+# one Redis hash per user and list version (``rec:v<version>:u<user>:responses``), a field per
+# request: a digest of what was asked, the user's taste fingerprint and the model serving them.
+# A rating, a hidden film, a picked genre or a moved dial changes the fingerprint, so the next
+# request misses; storing or forgetting the user's list deletes the hash (a refreshed list is
+# served at once); a publish moves the pointer and with it the key. A hit is one round trip
+# (HGET and the hit counter, in a script) after the fingerprint query; the caller still logs the
+# impressions of what it shows. Film statistics in a kept answer (rating count and mean) may lag
+# by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes each time).
+RESPONSE_TTL = 120
+_READ_RESPONSE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value and ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
+return value
+"""
+
+
+def responses_key(version: str, user_id: int) -> str:
+    return f"rec:v{version}:u{user_id}:responses"
+
+
+@lru_cache(maxsize=4)
+def _read_response_script(client: redis.Redis):
+    return client.register_script(_READ_RESPONSE)
+
+
+def answer_slot(user, asked: dict) -> tuple[str, str] | None:
+    """(Redis hash key, field) where the signed-in user's answer to ``asked`` (the API query, or
+    what a page shows) is kept, or None when it is not kept (a guest, no Redis, Redis down)."""
+    if not getattr(user, "is_authenticated", False) or redis_client() is None or breaker.is_open:
+        return None
+    try:
+        version = user_list_version(user)
+    except REDIS_ERRORS:
+        return None
+    model = selectors.model_for_user(user)
+    field = hashlib.blake2b(repr((sorted(asked.items()), selectors.taste_fingerprint(user),
+                                  getattr(model, "version_id", None))).encode(), digest_size=16).hexdigest()
+    return cache.make_key(responses_key(version, user.pk)), field
+
+
+def home_rows_slot(user, *, n: int, discovery: int) -> tuple[str, str] | None:
+    """answer_slot of the signed-in home page's rows (they hold the trending list too)."""
+    if redis_client() is None or breaker.is_open:
+        return None
+    trending_now = [entry.movie_id for entry in trending.current(trending.SIZE)]
+    return answer_slot(user, {"page": "home", "n": n, "discovery": discovery, "trending": trending_now})
+
+
+def read_answer(slot: tuple[str, str], *, count_hit: bool) -> tuple[list[tuple[str, list[int]]], list[str]] | None:
+    """([(row, ids of the films shown)], the rendered parts) kept in ``slot``, or None.
+    ``count_hit``: a hit counts as a recommendation cache hit (an answer holding the top list)."""
+    client = redis_client()
+    try:
+        with redis_guard():
+            value = _read_response_script(client)(keys=[slot[0], cache.make_key(HITS_KEY)],
+                                                  args=[slot[1], "1" if count_hit else "0"])
+    except REDIS_ERRORS:
+        return None
+    return None if value is None else pickle.loads(value)
+
+
+def keep_answer(slot: tuple[str, str], rows: list[tuple[str, list[int]]], parts: list[str]) -> None:
+    """Keep an answer in ``slot`` for RESPONSE_TTL: the rows it shows (row, film ids) and its
+    rendered parts (nothing kept when Redis fails)."""
+    try:
+        with redis_guard():
+            pipe = redis_client().pipeline(transaction=False)
+            pipe.hset(slot[0], slot[1], pickle.dumps((rows, parts), pickle.HIGHEST_PROTOCOL))
+            pipe.expire(slot[0], RESPONSE_TTL)
+            pipe.execute()
+    except REDIS_ERRORS:
+        pass  # the breaker logged it

@@ -96,9 +96,12 @@ _arm_lock = threading.Lock()
 
 def expire_current_model() -> None:
     """Make the next current_model() call re-check the current version at once (and let go of
-    the experiment arms' loaded models)."""
+    the experiment arms' loaded models), and read the cache's version pointer afresh."""
+    from recommendations.cache import expire_version_pointer  # cache imports this module
+
     _current.expire()
     _arm_models.clear()
+    expire_version_pointer()
 
 
 def model_for_user(user):

@@ -379,3 +379,35 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_sign_in_throttle(api,
     ]
 
     assert answers == [200, 200, 200, 429]
+
+
+def test_on_redis_the_throttle_is_the_same_sliding_window_and_lets_requests_through_when_redis_is_down(
+        settings, private_redis, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    with_rates(settings, user="3/min", anon="2/min")
+    first, second = APIClient(), APIClient()
+    first.force_authenticate(make_user())
+    second.force_authenticate(make_user())
+    now = [1000.0]
+    monkeypatch.setattr(SimpleRateThrottle, "timer", lambda self: now[0])
+
+    answers = [first.get("/api/v1/me/") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"]["code"] == "throttled"
+    assert int(answers[-1]["Retry-After"]) == 60, "the oldest of the 3 requests leaves the window in 60 s"
+    assert second.get("/api/v1/me/").status_code == 200, "per account"
+    assert [APIClient().get("/api/v1/genres/").status_code for _ in range(3)] == [200, 200, 429]
+    keys = list(private_redis_client(private_redis).scan_iter(match="*throttle_user*"))
+    assert keys and {private_redis_client(private_redis).type(key) for key in keys} == {b"zset"}, "one sorted set"
+
+    now[0] += 61  # the window slides past all three
+    assert first.get("/api/v1/me/").status_code == 200
+    private_redis.kill()
+    assert [first.get("/api/v1/me/").status_code for _ in range(4)] == [200] * 4, "fails open"
+
+
+def private_redis_client(server):
+    import redis
+
+    return redis.Redis.from_url(server.url)

@@ -79,3 +79,23 @@ def test_a_remembered_card_and_api_item_show_the_films_current_average(settings)
     assert "(1)" in html and "4.5" in html
     assert (item["rating_count"], item["rating_mean"]) == (1, 4.5)
 
+
+
+@pytest.mark.django_db
+def test_the_kept_guest_shelves_and_chips_are_what_the_uncached_page_gives(client, settings):
+    from django.core.cache import cache as shared_cache
+
+    for n, year in enumerate((1955, 1990, 2001)):
+        movie = make_movie(f"Film {n}", year=year, genres=["Drama", "Western"][: n % 2 + 1])
+        for stars in (4.0, 3.5)[: n + 1]:
+            make_rating(make_user(), movie, stars)
+    settings.DEBUG = True  # nothing kept
+    fresh = client.get("/").content
+    settings.DEBUG = False
+    assert client.get("/").content == fresh
+    assert shared_cache.get("catalog:html:guest-shelves:12:/") is not None
+    assert client.get("/").content == fresh, "served from the kept parts"
+    make_movie("Added later", year=1920)
+    assert b"1920s" not in client.get("/").content, "kept for a minute"
+    shared_cache.clear()
+    assert b"1920s" in client.get("/").content
