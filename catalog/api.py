@@ -287,7 +287,7 @@ class _MyMovieList(generics.ListAPIView):
         existed = self.get_queryset().filter(movie=movie).exists()
         entry = type(self).add(user=request.user, movie=movie)
         return Response(
-            ListEntrySerializer(entry).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+            ListEntrySerializer(entry, context={"request": request}).data, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED
         )
 
 

@@ -174,6 +174,15 @@ def test_not_interested_hides_a_movie_and_can_be_undone(client, user, movies):
     assert not NotInterested.objects.filter(user=user).exists()
 
 
+@pytest.mark.parametrize("path", ["/api/v1/me/watchlist/", "/api/v1/me/not-interested/"])
+def test_adding_to_a_list_answers_with_the_same_absolute_poster_url_as_listing_it(client, movies, path):
+    added = client.post(path, {"movie": movies[0].pk}, format="json").json()
+    listed = client.get(path).json()["results"][0]
+
+    assert added["movie"]["poster_url"].startswith("http://testserver/")
+    assert added["movie"]["poster_url"] == listed["movie"]["poster_url"]
+
+
 def test_adding_an_unknown_movie_to_a_list_is_refused(client):
     response = client.post("/api/v1/me/watchlist/", {"movie": 424242}, format="json")
 
