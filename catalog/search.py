@@ -34,6 +34,7 @@ the same function, so both sides always agree.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -55,6 +56,9 @@ PEOPLE_LIMIT = 12
 # guests are as old as that already): the matching queries are the cost of a search. The films
 # shown are read afresh on every search.
 SEARCH_SECONDS = GUEST_LISTS_SECONDS
+# Part of every kept search's key; changed whenever a film, a person or a credit is saved or
+# deleted one by one (the admin, the site's services), so a staff edit is searchable at once.
+SEARCH_STAMP_KEY = "catalog:search-stamp"
 
 EXACT, PREFIX, WORDS, PERSON, PARTIAL, FUZZY = range(6)
 STRONG_TIERS = frozenset({EXACT, PREFIX, WORDS, PERSON})
@@ -579,7 +583,8 @@ def search_catalogue(
             return SearchResults([], [])
         return SearchResults(list(_with_listing_relations(filtered.order_by("-rating_count", "title"))[:limit]), [])
 
-    asked = repr((normalized, getattr(genre, "slug", genre), year_from, year_to, limit, people_limit))
+    stamp = cache.get(SEARCH_STAMP_KEY, "")
+    asked = repr((stamp, normalized, getattr(genre, "slug", genre), year_from, year_to, limit, people_limit))
     key = "catalog:search:" + hashlib.sha1(asked.encode()).hexdigest()
     found = cache.get(key)
     if found is None:
@@ -603,6 +608,13 @@ def _ranked_matches(normalized: str, filtered, *, limit: int, people_limit: int)
     rows = filtered.filter(pk__in=list(matches.movies)).values_list("pk", "rating_count", "title")
     ranked = sorted(rows, key=lambda row: (*matches.movies[row[0]], -row[1], row[2], row[0]))
     return [pk for pk, _, _ in ranked[:limit]], people[:people_limit], not matches.strong
+
+
+def forget_kept_searches(**kwargs) -> None:
+    """Receiver of the catalogue's save, delete and credit signals (catalog.apps): searches kept
+    before the change are not read again. Bulk imports send no signals; their changes show within
+    SEARCH_SECONDS."""
+    cache.set(SEARCH_STAMP_KEY, uuid.uuid4().hex, None)
 
 
 def search_movies(query: str, **options) -> list:
