@@ -113,3 +113,18 @@ def test_search_keeps_a_query_s_matches_until_the_catalogue_changes(django_asser
     assert new in search_catalogue("heat").movies
     assert Movie.objects.filter(pk=new.pk).delete()
     assert new not in search_catalogue("heat").movies
+
+
+def test_movie_cards_give_what_the_template_loop_gave():
+    from django.template import Context, Template
+
+    films = [make_movie("Heat", genres=["Crime", "Drama", "Thriller"]), make_movie("Alien", genres=["Horror"]),
+             make_movie("Untitled", year=None)]
+    make_rating(make_user(), films[0], 4.0)
+    films = list(Movie.objects.filter(pk__in=[f.pk for f in films]).prefetch_related("genres").order_by("pk"))
+    for user_ratings in ({films[1].pk: 3.5}, None):
+        context = Context({"movies": films, "user_ratings": user_ratings})
+        loop = Template("{% load catalog_extras %}{% for movie in movies %}<li>{% movie_card movie "
+                        "score=user_ratings|lookup:movie.pk %}</li>{% endfor %}").render(context)
+        assert Template("{% load catalog_extras %}{% movie_cards movies user_ratings %}").render(context) == loop
+    assert Template("{% load catalog_extras %}{% movie_cards movies %}").render(Context({"movies": films})) == loop
