@@ -613,8 +613,13 @@ def _ranked_matches(normalized: str, filtered, *, limit: int, people_limit: int)
 def forget_kept_searches(**kwargs) -> None:
     """Receiver of the catalogue's save, delete and credit signals (catalog.apps): searches kept
     before the change are not read again. Bulk imports send no signals; their changes show within
-    SEARCH_SECONDS."""
-    cache.set(SEARCH_STAMP_KEY, uuid.uuid4().hex, None)
+    SEARCH_SECONDS. Changed at once and again when the change commits: a search run in between
+    read the catalogue as it was, and what it kept must not be read after the commit."""
+    def change():
+        cache.set(SEARCH_STAMP_KEY, uuid.uuid4().hex, None)
+
+    change()
+    transaction.on_commit(change)
 
 
 def search_movies(query: str, **options) -> list:

@@ -128,3 +128,14 @@ def test_movie_cards_give_what_the_template_loop_gave():
                         "score=user_ratings|lookup:movie.pk %}</li>{% endfor %}").render(context)
         assert Template("{% load catalog_extras %}{% movie_cards movies user_ratings %}").render(context) == loop
     assert Template("{% load catalog_extras %}{% movie_cards movies %}").render(Context({"movies": films})) == loop
+
+
+def test_the_search_stamp_changes_again_when_the_edit_commits(django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    from catalog.search import SEARCH_STAMP_KEY
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_movie("Heat")
+        during = cache.get(SEARCH_STAMP_KEY)  # a search now would be kept under this stamp
+    assert during and cache.get(SEARCH_STAMP_KEY) != during
