@@ -404,13 +404,13 @@ def similar_movie_ids(movie, *, n: int = 12, user=None) -> list[int]:
     else:
         genre_ids = list(movie.genres.values_list("pk", flat=True))
         director_ids = list(movie.directors.values_list("pk", flat=True))
-        ids = list(
+        ids = [m.pk for m in (
             Movie.objects.exclude(pk=movie.pk)
             .filter(Q(genres__in=genre_ids) | Q(directors__in=director_ids))
             .annotate(shared=Count("genres", filter=Q(genres__in=genre_ids), distinct=True)
                       + 3 * Count("directors", filter=Q(directors__in=director_ids), distinct=True))
-            .order_by("-shared", "-rating_count", "pk").values_list("pk", flat=True)[:n]
-        )
+            .order_by("-shared", "-rating_count", "pk")[:n]
+        )]
     if stamp is not None:  # a model fitted but never saved has no version to key it by
         cache.set(key, ids, MOVIE_PARTS_SECONDS)
     return ids
