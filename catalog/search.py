@@ -33,8 +33,11 @@ the same function, so both sides always agree.
 """
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
@@ -43,12 +46,19 @@ from rapidfuzz.distance import OSA
 
 from catalog.models import Actor, CastMember, Director, Movie
 from catalog.search_indexes import fts_table, vocabulary_table
-from catalog.selectors import _filtered_movies, _with_listing_relations
+from catalog.selectors import GUEST_LISTS_SECONDS, _filtered_movies, _with_listing_relations
 from catalog.text import normalize
 
 MAX_QUERY_LENGTH = 200
 SEARCH_LIMIT = 60
 PEOPLE_LIMIT = 12
+# Which films and people a query finds is kept this long in the shared cache (the lists of
+# guests are as old as that already): the matching queries are the cost of a search. The films
+# shown are read afresh on every search.
+SEARCH_SECONDS = GUEST_LISTS_SECONDS
+# Part of every kept search's key; changed whenever a film, a person or a credit is saved or
+# deleted one by one (the admin, the site's services), so a staff edit is searchable at once.
+SEARCH_STAMP_KEY = "catalog:search-stamp"
 
 EXACT, PREFIX, WORDS, PERSON, PARTIAL, FUZZY = range(6)
 STRONG_TIERS = frozenset({EXACT, PREFIX, WORDS, PERSON})
@@ -573,6 +583,22 @@ def search_catalogue(
             return SearchResults([], [])
         return SearchResults(list(_with_listing_relations(filtered.order_by("-rating_count", "title"))[:limit]), [])
 
+    stamp = cache.get(SEARCH_STAMP_KEY, "")
+    asked = repr((stamp, normalized, getattr(genre, "slug", genre), year_from, year_to, limit, people_limit))
+    key = "catalog:search:" + hashlib.sha1(asked.encode()).hexdigest()
+    found = cache.get(key)
+    if found is None:
+        found = _ranked_matches(normalized, filtered, limit=limit, people_limit=people_limit)
+        cache.set(key, found, SEARCH_SECONDS)
+    chosen, people, approximate = found
+    # The films themselves are read afresh: an edited title or a new rating shows at once.
+    by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=chosen))}
+    return SearchResults([by_id[pk] for pk in chosen if pk in by_id], people, approximate=approximate)
+
+
+def _ranked_matches(normalized: str, filtered, *, limit: int, people_limit: int) -> tuple[list[int], list, bool]:
+    """(ids of the films matching, best first; the people matching; whether only approximate
+    matches were found) for a normalised query."""
     matches = match_query(normalized)
     people = _people_by_rank(matches, max(people_limit, PEOPLE_WHOSE_FILMS_ARE_LISTED))
     if not any(tier == EXACT for tier, _ in matches.movies.values()):
@@ -581,9 +607,19 @@ def search_catalogue(
         _add_films_of_people(matches, people[:PEOPLE_WHOSE_FILMS_ARE_LISTED])
     rows = filtered.filter(pk__in=list(matches.movies)).values_list("pk", "rating_count", "title")
     ranked = sorted(rows, key=lambda row: (*matches.movies[row[0]], -row[1], row[2], row[0]))
-    chosen = [pk for pk, _, _ in ranked[:limit]]
-    by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=chosen))}
-    return SearchResults([by_id[pk] for pk in chosen], people[:people_limit], approximate=not matches.strong)
+    return [pk for pk, _, _ in ranked[:limit]], people[:people_limit], not matches.strong
+
+
+def forget_kept_searches(**kwargs) -> None:
+    """Receiver of the catalogue's save, delete and credit signals (catalog.apps): searches kept
+    before the change are not read again. Bulk imports send no signals; their changes show within
+    SEARCH_SECONDS. Changed at once and again when the change commits: a search run in between
+    read the catalogue as it was, and what it kept must not be read after the commit."""
+    def change():
+        cache.set(SEARCH_STAMP_KEY, uuid.uuid4().hex, None)
+
+    change()
+    transaction.on_commit(change)
 
 
 def search_movies(query: str, **options) -> list:

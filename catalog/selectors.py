@@ -5,7 +5,7 @@ Search lives in catalog.search.
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, FloatField, Prefetch, Sum
+from django.db.models import F, FloatField, Prefetch, Sum, Value, prefetch_related_objects
 from django.db.models.functions import Cast
 
 from catalog.models import CastMember, Movie, NotInterested, Rating, WatchlistEntry
@@ -63,6 +63,9 @@ def top_rated_movies(n: int = 12) -> list:
 # The guests' home page lists move with everybody's ratings, slowly: computed at most once a
 # minute (top rated sorts the whole rated catalogue), the films themselves read fresh.
 GUEST_LISTS_SECONDS = 60
+# The parts of a film's page that are the same for everyone (credits, more from its directors)
+# are kept this long; the films shown in them are read afresh.
+MOVIE_PARTS_SECONDS = GUEST_LISTS_SECONDS
 
 
 def guest_home_lists(n: int = 12) -> dict[str, list]:
@@ -114,13 +117,25 @@ def catalogue_decades() -> list[int]:
         return sorted((int(decade) for (decade,) in cursor.fetchall()), reverse=True)
 
 
+_MOVIE_CREDITS = ("genres", "directors", "keywords", Prefetch("cast", queryset=CastMember.objects.select_related("actor")))
+
+
 def movie_detail(movie_id: int) -> Movie:
-    """The movie with genres, directors and cast in billing order; raises Movie.DoesNotExist."""
-    return (
-        Movie.objects.prefetch_related(
-            "genres", "directors", "keywords", Prefetch("cast", queryset=CastMember.objects.select_related("actor"))
-        ).get(pk=movie_id)
-    )
+    """The movie with genres, directors, keywords and cast in billing order; raises
+    Movie.DoesNotExist.
+
+    The film's row is read afresh (its facts and rating statistics); its credits are kept in the
+    shared cache under the row's updated_at for MOVIE_PARTS_SECONDS: an edit in the admin saves
+    the film, so it shows at once; a person renamed on their own page shows within that time."""
+    movie = Movie.objects.get(pk=movie_id)
+    key = f"catalog:movie-credits:{movie.pk}:{movie.updated_at.timestamp()}"
+    credits = cache.get(key)
+    if credits is None:
+        prefetch_related_objects([movie], *_MOVIE_CREDITS)
+        cache.set(key, movie._prefetched_objects_cache, MOVIE_PARTS_SECONDS)
+    else:
+        movie._prefetched_objects_cache = credits
+    return movie
 
 
 def movie_has_simulated_ratings(movie) -> bool:
@@ -147,13 +162,30 @@ def person_filmography(person) -> list:
 
 def more_from_directors(movie, n: int = 12) -> list:
     """Other films by the movie's directors, most rated first."""
-    # The films' ids first, from the link table's indexes: a join with DISTINCT over every column
-    # of the film (or a semi-join) let PostgreSQL read the whole catalogue.
-    credits = Movie.directors.through.objects
-    directors = [director.pk for director in movie.directors.all()]  # prefetched by movie_detail
-    ids = set(credits.filter(director_id__in=directors).values_list("movie_id", flat=True)) - {movie.pk}
-    others = Movie.objects.filter(pk__in=ids)
-    return list(_with_listing_relations(others.order_by("-rating_count", "-rating_mean", "pk")[:n]))
+    return movies_in_order(more_from_directors_ids(movie, n))
+
+
+def more_from_directors_ids(movie, n: int = 12) -> list[int]:
+    """The ids of more_from_directors, kept in the shared cache for MOVIE_PARTS_SECONDS under the
+    film's updated_at (its directors are edited with it)."""
+    key = f"catalog:more-from-directors:{movie.pk}:{movie.updated_at.timestamp()}:{n}"
+    ids = cache.get(key)
+    if ids is None:
+        # The films' ids first, from the link table's indexes: a join with DISTINCT over every
+        # column of the film (or a semi-join) let PostgreSQL read the whole catalogue.
+        credits = Movie.directors.through.objects
+        directors = [director.pk for director in movie.directors.all()]  # prefetched by movie_detail
+        others = set(credits.filter(director_id__in=directors).values_list("movie_id", flat=True)) - {movie.pk}
+        ids = list(Movie.objects.filter(pk__in=others).order_by("-rating_count", "-rating_mean", "pk")
+                   .values_list("pk", flat=True)[:n])
+        cache.set(key, ids, MOVIE_PARTS_SECONDS)
+    return ids
+
+
+def movies_in_order(ids) -> list:
+    """The films of ``ids`` (read afresh, with their genres) in that order; missing ones left out."""
+    by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=list(ids)))}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def user_rating_map(user, movie_ids) -> dict[int, float]:
@@ -179,10 +211,12 @@ def user_not_interested(user):
 
 
 def movie_flags_for_user(user, movie) -> dict:
-    """Whether the movie is on the user's watchlist / not-interested list."""
+    """Whether the movie is on the user's watchlist / not-interested list (one query)."""
     if not getattr(user, "is_authenticated", False):
         return {"on_watchlist": False, "hidden": False}
-    return {
-        "on_watchlist": WatchlistEntry.objects.filter(user=user, movie=movie).exists(),
-        "hidden": NotInterested.objects.filter(user=user, movie=movie).exists(),
-    }
+    listed = (WatchlistEntry.objects.filter(user=user, movie=movie).order_by()
+              .annotate(kind=Value("watchlist")).values_list("kind"))
+    hidden = (NotInterested.objects.filter(user=user, movie=movie).order_by()
+              .annotate(kind=Value("hidden")).values_list("kind"))
+    kinds = {kind for (kind,) in listed.union(hidden)}
+    return {"on_watchlist": "watchlist" in kinds, "hidden": "hidden" in kinds}

@@ -188,26 +188,30 @@ def _movie_or_404(movie_id: int) -> Movie:
         raise Http404("No movie with this id.")
 
 
-def _user_score(request, movie) -> float | None:
-    if request.user.is_authenticated:
-        return selectors.user_rating_map(request.user, [movie.pk]).get(movie.pk)
-    return onboarding.guest_ratings(request.session).get(movie.pk)
-
-
 def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
+    similar_ids = recommendation_selectors.similar_movie_ids(movie, n=12, user=request.user)
+    director_ids = selectors.more_from_directors_ids(movie, n=12)
+    # The shelves' films in one read; the user's own stars for the film and its shelves in another.
+    shown = {m.pk: m for m in selectors.movies_in_order(list(dict.fromkeys(similar_ids + director_ids)))}
+    similar = [shown[pk] for pk in similar_ids if pk in shown]
+    by_directors = [shown[pk] for pk in director_ids if pk in shown]
+    if request.user.is_authenticated:
+        user_ratings = selectors.user_rating_map(request.user, [movie.pk, *director_ids])
+        user_score = user_ratings.get(movie.pk)
+    else:
+        user_ratings, user_score = {}, onboarding.guest_ratings(request.session).get(movie.pk)
     context = {
         "movie": movie,
-        "user_score": _user_score(request, movie),
+        "user_score": user_score,
+        "user_ratings": user_ratings,
         "has_simulated_ratings": selectors.movie_has_simulated_ratings(movie),
         "rating_error": rating_error,
+        "similar": similar,
+        "by_directors": by_directors,
         **selectors.movie_flags_for_user(request.user, movie),
     }
-    context["similar"] = recommendation_selectors.similar_movies(movie, n=12, user=request.user)
-    impressions.log_shown(request.user, "similar", context["similar"])
-    context["by_directors"] = selectors.more_from_directors(movie, n=12)
-    context.update(_ratings_context(request, context["by_directors"]))
-    prefetch_related_objects(context["similar"], "genres")
-    if request.user.is_authenticated and context["user_score"] is None:
+    impressions.log_shown(request.user, "similar", similar)
+    if request.user.is_authenticated and user_score is None:
         context["predicted"] = recommendation_selectors.predicted_rating(request.user, movie)
     return render(request, "catalog/movie_detail.html", context, status=status)
 

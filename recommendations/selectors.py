@@ -375,21 +375,45 @@ def similar_movies(movie, *, n: int = 12, user=None) -> list[Movie]:
     """Films like this one (Recommender.similar_items: content, co-rating, genre overlap); without a
     model, the films sharing most genres and directors with it. ``user``: serve from their
     experiment arm's model version."""
+    keys = similar_movie_ids(movie, n=n, user=user)
+    movies = Movie.objects.in_bulk(keys)
+    return [movies[k] for k in keys if k in movies]
+
+
+def similar_movie_ids(movie, *, n: int = 12, user=None) -> list[int]:
+    """The ids of similar_movies, best first. The same for every user of a model version: kept in
+    the shared cache for MOVIE_PARTS_SECONDS under the version (without a model, under the film's
+    updated_at, as its genres and directors are edited with it)."""
+    from django.core.cache import cache
+
+    from catalog.selectors import MOVIE_PARTS_SECONDS
+
     model = model_for_user(user) if user is not None else current_model()
-    if model is not None and movie.pk in model.item_index:
+    known = model is not None and movie.pk in model.item_index
+    stamp = (f"v{model.version_id}" if model.version_id is not None else None) if known \
+        else f"none-{movie.updated_at.timestamp() if getattr(movie, 'updated_at', None) else ''}"
+    key = f"recommendations:similar:{stamp}:{movie.pk}:{n}"
+    ids = cache.get(key) if stamp is not None else None
+    if ids is not None:
+        return ids
+    if known:
         best, _ = model.similar_items(model.item_index[movie.pk], n + 5)
         keys = [int(model.item_keys[i]) for i in best.tolist()]
-        movies = Movie.objects.in_bulk(keys)
-        return [movies[k] for k in keys if k in movies][:n]
-    genre_ids = list(movie.genres.values_list("pk", flat=True))
-    director_ids = list(movie.directors.values_list("pk", flat=True))
-    return list(
-        Movie.objects.exclude(pk=movie.pk)
-        .filter(Q(genres__in=genre_ids) | Q(directors__in=director_ids))
-        .annotate(shared=Count("genres", filter=Q(genres__in=genre_ids), distinct=True)
-                  + 3 * Count("directors", filter=Q(directors__in=director_ids), distinct=True))
-        .order_by("-shared", "-rating_count", "pk")[:n]
-    )
+        present = set(Movie.objects.filter(pk__in=keys).values_list("pk", flat=True))
+        ids = [k for k in keys if k in present][:n]
+    else:
+        genre_ids = list(movie.genres.values_list("pk", flat=True))
+        director_ids = list(movie.directors.values_list("pk", flat=True))
+        ids = [m.pk for m in (
+            Movie.objects.exclude(pk=movie.pk)
+            .filter(Q(genres__in=genre_ids) | Q(directors__in=director_ids))
+            .annotate(shared=Count("genres", filter=Q(genres__in=genre_ids), distinct=True)
+                      + 3 * Count("directors", filter=Q(directors__in=director_ids), distinct=True))
+            .order_by("-shared", "-rating_count", "pk")[:n]
+        )]
+    if stamp is not None:  # a model fitted but never saved has no version to key it by
+        cache.set(key, ids, MOVIE_PARTS_SECONDS)
+    return ids
 
 
 def trending_entries(*, n: int = 20, excluded: set[int] | None = None) -> list[tuple[Movie, str]]:

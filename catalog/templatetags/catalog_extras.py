@@ -3,6 +3,7 @@ from django import template
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
+from django.utils.safestring import mark_safe
 
 from catalog import selectors
 from catalog.posters import poster_url
@@ -87,3 +88,12 @@ def movie_card(movie, score=None, predicted=None, explanation=""):
             _CARDS.clear()
         _CARDS[key] = html
     return html
+
+
+@register.simple_tag
+def movie_cards(movies, user_ratings=None):
+    """Each film's movie_card in a list item, with the user's stars from ``user_ratings`` ({film id:
+    score}) on theirs: a grid's items in one call instead of a template loop (a page of search
+    results holds 60 cards)."""
+    return mark_safe("".join(
+        f"<li>{movie_card(movie, score=lookup(user_ratings, movie.pk))}</li>" for movie in movies))
