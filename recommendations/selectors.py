@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Avg, Count, Q, prefetch_related_objects
 
 from catalog.models import (
@@ -268,7 +269,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     vocabulary = _genre_vocabulary(model)
     liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
     target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
-    best = rerank.rerank(scores, n + rerank.DEMOTION_SLACK, item_genres=model.item_genres, popularity=model.popularity, target=target,
+    best = rerank.rerank(scores, served_window(n), item_genres=model.item_genres, popularity=model.popularity, target=target,
                          vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
                          discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
@@ -279,6 +280,13 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     reasons = explainer.explain_many(best)
     return [Recommendation(movies[int(model.item_keys[i])], float(scores[i]), round(float(s), 1), reasons[i])
             for i, s in zip(best, stars)]
+
+
+def served_window(n: int) -> int:
+    """How many re-ranked films a list of n is chosen from: as many as the cached lists hold, plus
+    rerank.DEMOTION_SLACK, whatever n is, so a short list computed directly (a cache miss, Redis
+    down) is the start of the cached one even when films predicted to be disliked are moved back."""
+    return max(n, settings.RECOMMENDER_CACHE_TOP_N) + rerank.DEMOTION_SLACK
 
 
 def served_picks(model, user_pk, state: UserState, features, best: list[int], movies: dict, n: int):

@@ -55,7 +55,7 @@ def recommend_for_users(model: Recommender, user_ids: list[int], *, n: int) -> d
         liked = state.items[engine.is_positive(state.scores, float(state.scores.mean()))] if len(state.items) else state.items
         target = rerank.user_target(model.item_genres, vocabulary, liked, picked[pk])
         level = levels.get(pk, rerank.DEFAULT_DISCOVERY)
-        best = rerank.rerank(row_scores, n + rerank.DEMOTION_SLACK, item_genres=model.item_genres, popularity=model.popularity,
+        best = rerank.rerank(row_scores, selectors.served_window(n), item_genres=model.item_genres, popularity=model.popularity,
                              target=target, vocabulary=vocabulary, strength=rerank.strength_for(len(state.rated_ids)),
                              discovery=level).tolist()
         candidates[pk] = (best, row_scores)
