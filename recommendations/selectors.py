@@ -283,10 +283,8 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
 
 
 def served_window(n: int) -> int:
-    """How many re-ranked films a list of n is chosen from: as many as the cached lists hold, plus
-    rerank.DEMOTION_SLACK, whatever n is, so a short list computed directly (a cache miss, Redis
-    down) is the start of the cached one even when films predicted to be disliked are moved back."""
-    return max(n, settings.RECOMMENDER_CACHE_TOP_N) + rerank.DEMOTION_SLACK
+    """How many re-ranked films the site chooses a list of n from (rerank.served_window)."""
+    return rerank.served_window(n, settings.RECOMMENDER_CACHE_TOP_N)
 
 
 def served_picks(model, user_pk, state: UserState, features, best: list[int], movies: dict, n: int):

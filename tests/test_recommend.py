@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from catalog.models import NotInterested, Rating
 from catalog.services import refresh_movie_stats
-from recommendations import selectors
+from recommendations import rerank, selectors
 from recommendations.feedback import user_feedback_changed
 from recommendations.models import ModelVersion, UserVector
 from recommendations.selectors import (
@@ -293,7 +293,7 @@ def test_because_you_liked_leaves_out_films_the_user_is_predicted_to_dislike(set
     for movie in horror[:3]:
         rate(fan, movie, 1.0)
     fit_and_publish()
-    assert max(predicted_stars_map(fan, duds).values()) < 3.0
+    assert max(predicted_stars_map(fan, duds).values()) < rerank.PICK_MIN_STARS
 
     _, because = because_you_liked(fan, n=10)
     assert len(because) >= 5

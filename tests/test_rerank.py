@@ -98,12 +98,12 @@ def test_without_ratings_the_picked_genres_lead_even_over_higher_scored_films():
 
 def test_films_the_user_is_predicted_to_dislike_go_after_the_others_in_the_same_order():
     best = np.array([7, 3, 9, 1, 4])
-    stars = np.array([4.1, 2.9, 3.8, 2.2, 3.0])
+    stars = np.array([4.1, 2.4, 3.8, 2.2, 2.5])
     order, reordered = rerank.demote_unlikely(best, stars, floor=rerank.pick_min_stars([5.0, 4.5, 1.0]))
     assert order.tolist() == [7, 9, 4, 3, 1]
-    assert reordered.tolist() == [4.1, 3.8, 3.0, 2.9, 2.2]
+    assert reordered.tolist() == [4.1, 3.8, 2.5, 2.4, 2.2]
 
 
 def test_a_harsh_rater_keeps_films_predicted_at_their_own_mean():
-    assert rerank.pick_min_stars([2.0, 2.5, 3.0]) == 2.5
+    assert rerank.pick_min_stars([1.5, 2.0, 2.5]) == 2.0
     assert rerank.pick_min_stars([]) == rerank.PICK_MIN_STARS
