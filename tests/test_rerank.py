@@ -67,6 +67,29 @@ def test_the_discovery_dial_lowers_the_popularity_of_the_list_step_by_step():
     assert all(a > b for a, b in zip(means, means[1:])), means
 
 
+def test_hidden_gems_are_films_someone_rated_not_films_nobody_has():
+    """A new release nobody has rated yet is the least popular film of all, but nothing says it is
+    a gem: the dial leaves it where its score puts it."""
+    item_genres, scores, popularity = catalogue()
+    popularity = popularity.copy()
+    unrated = np.argsort(-scores)[12:40]  # just below the top 10 by score
+    popularity[unrated] = 0
+    for level in sorted(rerank.DISCOVERY_LEVELS):
+        served, _, _ = serve(item_genres, scores, popularity, {"Sci-Fi"}, discovery=level, strength=0.0)
+        assert not set(served.tolist()) & set(unrated.tolist()), level
+
+
+def test_each_dial_step_moves_the_list_by_a_bounded_amount_whatever_the_spread_of_popularity():
+    """Popularity by rank among the candidates: a catalogue with a long tail of films rated once or
+    twice moves as far per step as one where every film is well known."""
+    item_genres, scores, _ = catalogue()
+    rng = np.random.default_rng(5)
+    for popularity in (rng.integers(1000, 2000, 400).astype(float), np.exp(rng.normal(0, 3, 400)).round() + 1):
+        first = serve(item_genres, scores, popularity, {"Sci-Fi"}, discovery=rerank.DEFAULT_DISCOVERY + 1, strength=0.0)[0]
+        balanced = serve(item_genres, scores, popularity, {"Sci-Fi"}, strength=0.0)[0]
+        assert 2 <= len(set(first.tolist()) - set(balanced.tolist())) <= 8
+
+
 def test_a_user_with_nothing_liked_and_no_picked_genre_is_only_moved_by_the_dial():
     item_genres, scores, popularity = catalogue()
     vocabulary = rerank.genre_vocabulary(item_genres)
