@@ -388,6 +388,9 @@ def similar_movies(movie, *, n: int = 12, user=None) -> list[Movie]:
     return [movies[k] for k in keys if k in movies]
 
 
+SIMILAR_IDS_SECONDS = 60 * 60
+
+
 def similar_movie_ids_key(movie, *, n: int = 12, user=None) -> str | None:
     """Where similar_movie_ids keeps its answer (None: not kept, a model never published)."""
     model = model_for_user(user) if user is not None else current_model()
@@ -428,7 +431,9 @@ def similar_movie_ids(movie, *, n: int = 12, user=None, kept=None) -> list[int]:
             .order_by("-shared", "-rating_count", "pk")[:n]
         )]
     if key is not None:  # a model fitted but never saved has no version to key it by
-        cache.set(key, ids, MOVIE_PARTS_SECONDS)
+        # Under a model version the answer never changes (a film deleted since is left out by
+        # whoever shows the ids): kept an hour; without a model, as long as the film's other parts.
+        cache.set(key, ids, SIMILAR_IDS_SECONDS if known else MOVIE_PARTS_SECONDS)
     return ids
 
 
