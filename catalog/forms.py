@@ -3,20 +3,44 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from catalog.history_import import DEFAULT_IMDB_SCALE, IMDB_SCALES
-from catalog.models import HALF_STARS, Genre
+from catalog.models import HALF_STARS
 from catalog.search import MAX_QUERY_LENGTH
-from catalog.selectors import BROWSE_SORTS
+from catalog.selectors import BROWSE_SORTS, genres_by_id
 from catalog.services import validate_score
 
 YEAR_BOUNDS = {"min_value": 1870, "max_value": 2100}
 
 
+class GenreField(forms.ChoiceField):
+    """A genre by its slug, cleaned to the Genre: a ModelChoiceField's choices and checks, from the
+    genres kept in the process (catalog.selectors.genres_by_id) instead of a query per form."""
+
+    default_error_messages = {"invalid_choice": forms.ModelChoiceField.default_error_messages["invalid_choice"]}
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=self._genre_choices, **kwargs)
+
+    @staticmethod
+    def _genre_choices() -> list[tuple[str, str]]:
+        genres = sorted(genres_by_id().values(), key=lambda genre: (genre.name, genre.pk))
+        return [("", "Any genre")] + [(genre.slug, str(genre)) for genre in genres]
+
+    def clean(self, value):
+        slug = super().clean(value)
+        if not slug:
+            return None
+        return next(genre for genre in genres_by_id().values() if genre.slug == slug)
+
+    def valid_value(self, value) -> bool:
+        if any(genre.slug == value for genre in genres_by_id().values()):
+            return True
+        return any(genre.slug == value for genre in genres_by_id(refresh=True).values())  # a genre added since
+
+
 class CatalogueFilterForm(forms.Form):
     """Genre and year range shared by search and browse."""
 
-    genre = forms.ModelChoiceField(
-        queryset=Genre.objects.all(), to_field_name="slug", required=False, empty_label="Any genre"
-    )
+    genre = GenreField(required=False)
     year_from = forms.IntegerField(required=False, label="From year", **YEAR_BOUNDS)
     year_to = forms.IntegerField(required=False, label="To year", **YEAR_BOUNDS)
 

@@ -46,7 +46,7 @@ from rapidfuzz.distance import OSA
 
 from catalog.models import Actor, CastMember, Director, Movie
 from catalog.search_indexes import fts_table, vocabulary_table
-from catalog.selectors import GUEST_LISTS_SECONDS, _filtered_movies, _with_listing_relations
+from catalog.selectors import GUEST_LISTS_SECONDS, _filtered_movies, _with_listing_relations, card_movies
 from catalog.text import normalize
 
 MAX_QUERY_LENGTH = 200
@@ -568,13 +568,15 @@ class SearchResults:
 
 
 def search_catalogue(
-    query: str, *, genre=None, year_from=None, year_to=None, limit: int = SEARCH_LIMIT, people_limit: int = PEOPLE_LIMIT
+    query: str, *, genre=None, year_from=None, year_to=None, limit: int = SEARCH_LIMIT, people_limit: int = PEOPLE_LIMIT,
+    cards: bool = False,
 ) -> SearchResults:
     """Movies and people matching query, best first (tiers in the module docstring).
 
     genre is a Genre or its slug; year_from/year_to bound the year (inclusive). With an empty
     query and a filter: the filtered catalogue by popularity, and no people.
     Raises QueryTooLong (a ValidationError) for queries over MAX_QUERY_LENGTH characters.
+    ``cards``: the films hold only what their cards show (catalog.selectors.card_movies).
     """
     normalized = _prepared_query(query)
     filtered = _filtered_movies(Movie.objects.all(), genre=genre, year_from=year_from, year_to=year_to)
@@ -592,7 +594,8 @@ def search_catalogue(
         cache.set(key, found, SEARCH_SECONDS)
     chosen, people, approximate = found
     # The films themselves are read afresh: an edited title or a new rating shows at once.
-    by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=chosen))}
+    by_id = card_movies(chosen) if cards else {
+        movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=chosen))}
     return SearchResults([by_id[pk] for pk in chosen if pk in by_id], people, approximate=approximate)
 
 

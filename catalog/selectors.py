@@ -2,13 +2,15 @@
 
 Search lives in catalog.search.
 """
+import time
+
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, FloatField, Prefetch, Sum, Value, prefetch_related_objects
 from django.db.models.functions import Cast
 
-from catalog.models import CastMember, Movie, NotInterested, Rating, WatchlistEntry
+from catalog.models import CastMember, Genre, Movie, NotInterested, Rating, WatchlistEntry
 
 # Weight of the prior in the Bayesian average: a movie needs about this many ratings before its
 # own mean counts as much as the catalogue-wide mean.
@@ -128,14 +130,37 @@ def movie_detail(movie_id: int) -> Movie:
     shared cache under the row's updated_at for MOVIE_PARTS_SECONDS: an edit in the admin saves
     the film, so it shows at once; a person renamed on their own page shows within that time."""
     movie = Movie.objects.get(pk=movie_id)
-    key = f"catalog:movie-credits:{movie.pk}:{movie.updated_at.timestamp()}"
-    credits = cache.get(key)
+    _with_credits(movie, cache.get(_credits_key(movie)))
+    return movie
+
+
+def _credits_key(movie) -> str:
+    return f"catalog:movie-credits:{movie.pk}:{movie.updated_at.timestamp()}"
+
+
+def _with_credits(movie, credits) -> None:
+    """Attach the kept credits (``credits``, None when not kept: read and keep them)."""
     if credits is None:
         prefetch_related_objects([movie], *_MOVIE_CREDITS)
-        cache.set(key, movie._prefetched_objects_cache, MOVIE_PARTS_SECONDS)
+        cache.set(_credits_key(movie), movie._prefetched_objects_cache, MOVIE_PARTS_SECONDS)
     else:
         movie._prefetched_objects_cache = credits
-    return movie
+
+
+def movie_page_parts(movie_id: int, *, n: int, user) -> tuple[Movie, list[int], list[int]]:
+    """(movie_detail, the ids of its similar films, of more from its directors): what a film's
+    page shows besides the user's own, the three kept parts read in one round trip.
+    Raises Movie.DoesNotExist."""
+    from recommendations import selectors as recommendation_selectors
+
+    movie = Movie.objects.get(pk=movie_id)
+    keys = [_credits_key(movie), _directors_key(movie, n),
+            recommendation_selectors.similar_movie_ids_key(movie, n=n, user=user)]
+    kept = cache.get_many([key for key in keys if key is not None])
+    _with_credits(movie, kept.get(keys[0]))
+    director_ids = more_from_directors_ids(movie, n, kept=kept.get(keys[1]))
+    similar_ids = recommendation_selectors.similar_movie_ids(movie, n=n, user=user, kept=kept.get(keys[2]))
+    return movie, similar_ids, director_ids
 
 
 def movie_has_simulated_ratings(movie) -> bool:
@@ -144,15 +169,28 @@ def movie_has_simulated_ratings(movie) -> bool:
         movie=movie, user__source=get_user_model().Source.SIMULATED).exists()
 
 
+# (until when, the answer) of simulated_users_exist in this process.
+_simulated_users: tuple[float, bool | None] = (float("-inf"), None)
+
+
 def simulated_users_exist() -> bool:
     """Whether the database holds simulated demo users (so averages include their ratings);
-    remembered for a minute (the demo is loaded or removed by commands, not by visitors)."""
-    User = get_user_model()
-    found = cache.get("catalog:simulated-users")
-    if found is None:
+    remembered in each process for GUEST_LISTS_SECONDS (the demo is loaded or removed by
+    commands, not by visitors): asked on every page, it costs no query and no round trip."""
+    global _simulated_users
+    until, found = _simulated_users
+    now = time.monotonic()
+    if found is None or now >= until:
+        User = get_user_model()
         found = User.objects.filter(source=User.Source.SIMULATED).exists()
-        cache.set("catalog:simulated-users", found, GUEST_LISTS_SECONDS)
+        _simulated_users = (now + GUEST_LISTS_SECONDS, found)
     return found
+
+
+def forget_simulated_users() -> None:
+    """Make the next simulated_users_exist() ask the database (a test's database was replaced)."""
+    global _simulated_users
+    _simulated_users = (float("-inf"), None)
 
 
 def person_filmography(person) -> list:
@@ -165,11 +203,16 @@ def more_from_directors(movie, n: int = 12) -> list:
     return movies_in_order(more_from_directors_ids(movie, n))
 
 
-def more_from_directors_ids(movie, n: int = 12) -> list[int]:
+def _directors_key(movie, n: int) -> str:
+    return f"catalog:more-from-directors:{movie.pk}:{movie.updated_at.timestamp()}:{n}"
+
+
+def more_from_directors_ids(movie, n: int = 12, *, kept=None) -> list[int]:
     """The ids of more_from_directors, kept in the shared cache for MOVIE_PARTS_SECONDS under the
-    film's updated_at (its directors are edited with it)."""
-    key = f"catalog:more-from-directors:{movie.pk}:{movie.updated_at.timestamp()}:{n}"
-    ids = cache.get(key)
+    film's updated_at (its directors are edited with it); ``kept``: the kept ids when the caller
+    read them already (movie_page_parts)."""
+    key = _directors_key(movie, n)
+    ids = cache.get(key) if kept is None else kept
     if ids is None:
         # The films' ids first, from the link table's indexes: a join with DISTINCT over every
         # column of the film (or a semi-join) let PostgreSQL read the whole catalogue.
@@ -182,10 +225,59 @@ def more_from_directors_ids(movie, n: int = 12) -> list[int]:
     return ids
 
 
-def movies_in_order(ids) -> list:
-    """The films of ``ids`` (read afresh, with their genres) in that order; missing ones left out."""
-    by_id = {movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=list(ids)))}
+def movies_in_order(ids, *, cards: bool = False) -> list:
+    """The films of ``ids`` (read afresh, with their genres) in that order; missing ones left out.
+    ``cards``: only what their cards show (card_movies), for a page that shows nothing else of them."""
+    by_id = card_movies(ids) if cards else {
+        movie.pk: movie for movie in _with_listing_relations(Movie.objects.filter(pk__in=list(ids)))}
     return [by_id[pk] for pk in ids if pk in by_id]
+
+
+# What a film's card shows (catalog_extras.movie_card) besides its genres.
+CARD_FIELDS = ("id", "title", "year", "poster", "poster_url", "rating_count", "rating_mean")
+# (until when, {genre id: Genre}) in this process.
+_genres: tuple[float, dict] = (float("-inf"), {})
+
+
+def genres_by_id(*, refresh: bool = False) -> dict:
+    """Every genre (a few dozen rows), kept in this process for MOVIE_PARTS_SECONDS: a genre
+    renamed in the admin shows on cards within that time, as a renamed person does on a film's page."""
+    global _genres
+    until, genres = _genres
+    now = time.monotonic()
+    if refresh or now >= until:
+        genres = Genre.objects.in_bulk()
+        _genres = (now + MOVIE_PARTS_SECONDS, genres)
+    return genres
+
+
+def card_movies(ids) -> dict:
+    """{id: film} of ``ids``, read afresh with what a card shows: the card's fields (the rest
+    deferred) and the genres, name order, as ``movie.genres.all()`` (two light queries: the films,
+    their genre ids; no Genre rows built per film)."""
+    ids = list(ids)
+    movies = Movie.objects.filter(pk__in=ids).only(*CARD_FIELDS).in_bulk()
+    links = list(Movie.genres.through.objects.filter(movie_id__in=list(movies)).values_list("movie_id", "genre_id"))
+    genres = genres_by_id()
+    if any(genre_id not in genres for _, genre_id in links):
+        genres = genres_by_id(refresh=True)
+    by_movie: dict[int, list] = {pk: [] for pk in movies}
+    for movie_id, genre_id in links:
+        if genre_id in genres:
+            by_movie[movie_id].append(genres[genre_id])
+    base = Genre.objects.all()
+    for pk, movie in movies.items():
+        chosen = base._chain()
+        chosen._result_cache = sorted(by_movie[pk], key=lambda genre: (genre.name, genre.pk))
+        chosen._prefetch_done = True
+        movie._prefetched_objects_cache = {"genres": chosen}
+    return movies
+
+
+def forget_genres() -> None:
+    """Make the next card read the genres afresh (a test's database was replaced)."""
+    global _genres
+    _genres = (float("-inf"), {})
 
 
 def user_rating_map(user, movie_ids) -> dict[int, float]:

@@ -168,7 +168,7 @@ def search(request):
     if form.is_bound and form.is_valid():
         query = form.cleaned_data["q"]
         try:
-            found = search_catalogue(query, **form.filters())
+            found = search_catalogue(query, cards=True, **form.filters())
             context["results"], context["people"], context["approximate"] = found.movies, found.people, found.approximate
             context["searched"] = bool(query) or any(form.filters().values())
         except ValidationError as error:
@@ -181,6 +181,9 @@ def search(request):
     return render(request, "catalog/search.html", context, status=status)
 
 
+SHELF_SIZE = 12  # films on each shelf of a film's page
+
+
 def _movie_or_404(movie_id: int) -> Movie:
     try:
         return selectors.movie_detail(movie_id)
@@ -188,11 +191,15 @@ def _movie_or_404(movie_id: int) -> Movie:
         raise Http404("No movie with this id.")
 
 
-def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
-    similar_ids = recommendation_selectors.similar_movie_ids(movie, n=12, user=request.user)
-    director_ids = selectors.more_from_directors_ids(movie, n=12)
+def _movie_page(request, movie, *, rating_error: str = "", status: int = 200, shelves=None):
+    """The film's page; ``shelves``: the ids of its similar films and of more from its directors,
+    when read with the film (selectors.movie_page_parts)."""
+    if shelves is None:
+        shelves = (recommendation_selectors.similar_movie_ids(movie, n=SHELF_SIZE, user=request.user),
+                   selectors.more_from_directors_ids(movie, n=SHELF_SIZE))
+    similar_ids, director_ids = shelves
     # The shelves' films in one read; the user's own stars for the film and its shelves in another.
-    shown = {m.pk: m for m in selectors.movies_in_order(list(dict.fromkeys(similar_ids + director_ids)))}
+    shown = {m.pk: m for m in selectors.movies_in_order(list(dict.fromkeys(similar_ids + director_ids)), cards=True)}
     similar = [shown[pk] for pk in similar_ids if pk in shown]
     by_directors = [shown[pk] for pk in director_ids if pk in shown]
     if request.user.is_authenticated:
@@ -218,9 +225,13 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200):
 
 @require_GET
 def movie_detail(request, movie_id):
-    movie = _movie_or_404(movie_id)
-    impressions.log_outcome(request.user, movie.pk, "opened")
-    return _movie_page(request, movie)
+    try:
+        movie, *shelves = selectors.movie_page_parts(movie_id, n=SHELF_SIZE, user=request.user)
+    except Movie.DoesNotExist:
+        raise Http404("No movie with this id.")
+    with impressions.one_write():
+        impressions.log_outcome(request.user, movie.pk, "opened")
+        return _movie_page(request, movie, shelves=shelves)
 
 
 def _poster_etag(request, movie_id):

@@ -194,6 +194,23 @@ class _RateFromSettingsMixin:
         self.history = [float(oldest)] * int(count)
         return True if allowed else self.throttle_failure()
 
+    def window(self, request, view) -> tuple[str, list] | None:
+        """(Redis key, ARGV[1:4]) of this throttle's _SLIDING_WINDOW check of ``request``, or None
+        when it does not limit the request (no rate, or not its kind of client): for a caller that
+        runs the same check inside a script of its own (recommendations.cache.read_answer), so
+        counting the request costs no round trip of its own. Only with Redis (see on_redis)."""
+        if self.rate is None:
+            return None
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return None
+        now = self.timer()
+        return self.cache.make_key(key), [repr(now), self.duration, self.num_requests, f"{now!r}:{uuid.uuid4().hex}"]
+
+    @property
+    def on_redis(self) -> bool:
+        return hasattr(getattr(self.cache, "_cache", None), "get_client")
+
 
 class AnonThrottle(_RateFromSettingsMixin, throttling.AnonRateThrottle):
     """Anonymous clients, per IP address (scope ``anon``)."""

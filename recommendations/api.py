@@ -3,19 +3,22 @@
 A thin adapter over recommendations.selectors (the personal top-N through the per-user cache in
 recommendations.cache, as the website serves it).
 """
+import functools
+
 from django.db.models import prefetch_related_objects
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
-from rest_framework.exceptions import NotAuthenticated, NotFound
+from rest_framework.exceptions import APIException, NotAuthenticated, NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Movie
+from movierec.api import TokenAuthentication
 from recommendations import cache, discovery, impressions, selectors
 from recommendations.serializers import (
     ROWS,
@@ -125,6 +128,67 @@ class Recommendations(APIView):
         return row, [item["movie"].pk for item in items], data
 
 
+# --- Kept answers before DRF ------------------------------------------------------------------
+# A token client's row that is kept whole (recommendations.cache, "Whole answers") is served by
+# this thin view without DRF's dispatch: the token checked by the same authentication class, the
+# answer read and the request counted against the same throttle in one Redis round trip, the
+# impressions logged, the same headers. Everything else (no token or a bad one, a session, a
+# miss, a full throttle window, Redis down, another method or format) goes to the DRF view,
+# which answers exactly as it always did (401, 429 with Retry-After, the computed row).
+_JSON_ACCEPTS = {"", "*/*", "application/json", "application/json, */*"}
+
+
+@functools.lru_cache(maxsize=1)
+def _drf_headers() -> dict:
+    view = Recommendations()
+    view.setup(HttpRequest())
+    return view.default_response_headers
+
+
+def _kept_answer(request) -> HttpResponse | None:
+    if (request.method != "GET" or "format" in request.GET
+            or request.META.get("HTTP_ACCEPT", "") not in _JSON_ACCEPTS
+            or not request.META.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "):
+        return None
+    try:
+        authenticated = TokenAuthentication().authenticate(request)
+    except APIException:
+        return None  # the DRF view refuses it, with its own body and WWW-Authenticate
+    if authenticated is None:
+        return None
+    user = request.user = authenticated[0]  # as DRF sets it (the request log reads it)
+    slot = cache.answer_slot(user, request.GET.dict())
+    if slot is None:
+        return None
+    view = Recommendations()
+    throttles = view.get_throttles()
+    if not all(throttle.on_redis for throttle in throttles):
+        return None
+    windows = [window for throttle in throttles if (window := throttle.window(request, view)) is not None]
+    if len(windows) > 1:
+        return None
+    kept = cache.read_answer(slot, count_hit=request.GET.get("row", "top") == "top",
+                             throttle=windows[0] if windows else None)
+    if kept is None:
+        return None
+    rows, (body,) = kept
+    impressions.log_rows(user, rows)
+    response = HttpResponse(body, content_type="application/json")
+    for header, value in _drf_headers().items():
+        response[header] = value
+    return response
+
+
+_drf_recommendations = Recommendations.as_view()
+
+
+@functools.wraps(_drf_recommendations)  # its cls and csrf_exempt: the OpenAPI schema documents Recommendations
+def recommendations(request, *args, **kwargs):
+    """The recommendations endpoint: a kept answer at once, else Recommendations (DRF)."""
+    response = _kept_answer(request)
+    return _drf_recommendations(request, *args, **kwargs) if response is None else response
+
+
 class SimilarMovies(APIView):
     permission_classes = [permissions.AllowAny]
 
@@ -165,7 +229,7 @@ class Discovery(APIView):
 
 urlpatterns = [
     path("me/discovery/", Discovery.as_view(), name="my-discovery"),
-    path("recommendations/", Recommendations.as_view(), name="recommendations"),
+    path("recommendations/", recommendations, name="recommendations"),
     path("movies/<int:movie_id>/similar/", SimilarMovies.as_view(), name="movie-similar"),
     path("movies/<int:movie_id>/predicted-rating/", PredictedRating.as_view(), name="movie-predicted-rating"),
 ]

@@ -418,9 +418,25 @@ def responses_key(version: str, user_id: int) -> str:
     return f"rec:v{version}:u{user_id}:responses"
 
 
+# The same read counting the request against an API throttle (movierec.api's _SLIDING_WINDOW,
+# the same steps) only when there is a kept answer to serve: a miss or a full window returns
+# nothing and changes nothing, and the caller answers through DRF's view, which throttles as ever.
+_READ_RESPONSE_THROTTLED = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return false end
+local now, window, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+if redis.call('ZCARD', KEYS[3]) >= limit then return false end
+redis.call('ZADD', KEYS[3], now, ARGV[6])
+redis.call('EXPIRE', KEYS[3], math.ceil(window))
+if ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
+return value
+"""
+
+
 @lru_cache(maxsize=4)
-def _read_response_script(client: redis.Redis):
-    return client.register_script(_READ_RESPONSE)
+def _read_response_script(client: redis.Redis, throttled: bool = False):
+    return client.register_script(_READ_RESPONSE_THROTTLED if throttled else _READ_RESPONSE)
 
 
 def answer_slot(user, asked: dict) -> tuple[str, str] | None:
@@ -446,14 +462,20 @@ def home_rows_slot(user, *, n: int, discovery: int) -> tuple[str, str] | None:
     return answer_slot(user, {"page": "home", "n": n, "discovery": discovery, "trending": trending_now})
 
 
-def read_answer(slot: tuple[str, str], *, count_hit: bool) -> tuple[list[tuple[str, list[int]]], list[str]] | None:
+def read_answer(slot: tuple[str, str], *, count_hit: bool,
+                throttle: tuple[str, list] | None = None) -> tuple[list[tuple[str, list[int]]], list[str]] | None:
     """([(row, ids of the films shown)], the rendered parts) kept in ``slot``, or None.
-    ``count_hit``: a hit counts as a recommendation cache hit (an answer holding the top list)."""
+    ``count_hit``: a hit counts as a recommendation cache hit (an answer holding the top list).
+    ``throttle``: an API throttle's window (movierec.api UserThrottle.window): a hit is counted
+    in it in the same round trip, and a full window reads as a miss (nothing counted)."""
     client = redis_client()
+    keys, args = [slot[0], cache.make_key(HITS_KEY)], [slot[1], "1" if count_hit else "0"]
+    if throttle is not None:
+        keys.append(throttle[0])
+        args.extend(throttle[1])
     try:
         with redis_guard():
-            value = _read_response_script(client)(keys=[slot[0], cache.make_key(HITS_KEY)],
-                                                  args=[slot[1], "1" if count_hit else "0"])
+            value = _read_response_script(client, throttle is not None)(keys=keys, args=args)
     except REDIS_ERRORS:
         return None
     return None if value is None else pickle.loads(value)

@@ -17,8 +17,10 @@ Guests are not logged: an impression belongs to a user, and so does every outcom
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.conf import settings
@@ -103,8 +105,30 @@ def log_outcome_on_commit(user, movie_id: int, kind: str, *, stars: float | None
     transaction.on_commit(lambda: log_outcome(user, movie_id, kind, stars=stars))
 
 
+# Events logged inside one_write() wait here until the block ends.
+_pending: contextvars.ContextVar[list | None] = contextvars.ContextVar("impressions_pending", default=None)
+
+
+@contextmanager
+def one_write():
+    """Write what is logged inside the block (a page's opened film and its shelves) together
+    when it ends: one Redis round trip instead of one per call."""
+    pending: list[dict] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+        if pending:
+            _push(pending)
+
+
 def _push(events: list[dict]) -> None:
     global dropped
+    pending = _pending.get()
+    if pending is not None:
+        pending.extend(events)
+        return
     client = cache.redis_client()
     if client is None:
         apply_events(events, current=True)  # no Redis in this deployment: written through at once

@@ -386,20 +386,31 @@ def similar_movies(movie, *, n: int = 12, user=None) -> list[Movie]:
     return [movies[k] for k in keys if k in movies]
 
 
-def similar_movie_ids(movie, *, n: int = 12, user=None) -> list[int]:
+SIMILAR_IDS_SECONDS = 60 * 60
+
+
+def similar_movie_ids_key(movie, *, n: int = 12, user=None) -> str | None:
+    """Where similar_movie_ids keeps its answer (None: not kept, a model never published)."""
+    model = model_for_user(user) if user is not None else current_model()
+    known = model is not None and movie.pk in model.item_index
+    stamp = (f"v{model.version_id}" if model.version_id is not None else None) if known \
+        else f"none-{movie.updated_at.timestamp() if getattr(movie, 'updated_at', None) else ''}"
+    return None if stamp is None else f"recommendations:similar:{stamp}:{movie.pk}:{n}"
+
+
+def similar_movie_ids(movie, *, n: int = 12, user=None, kept=None) -> list[int]:
     """The ids of similar_movies, best first. The same for every user of a model version: kept in
     the shared cache for MOVIE_PARTS_SECONDS under the version (without a model, under the film's
-    updated_at, as its genres and directors are edited with it)."""
+    updated_at, as its genres and directors are edited with it). ``kept``: the kept ids when the
+    caller read them already (catalog.selectors.movie_page_parts)."""
     from django.core.cache import cache
 
     from catalog.selectors import MOVIE_PARTS_SECONDS
 
     model = model_for_user(user) if user is not None else current_model()
     known = model is not None and movie.pk in model.item_index
-    stamp = (f"v{model.version_id}" if model.version_id is not None else None) if known \
-        else f"none-{movie.updated_at.timestamp() if getattr(movie, 'updated_at', None) else ''}"
-    key = f"recommendations:similar:{stamp}:{movie.pk}:{n}"
-    ids = cache.get(key) if stamp is not None else None
+    key = similar_movie_ids_key(movie, n=n, user=user)
+    ids = kept if kept is not None else (cache.get(key) if key is not None else None)
     if ids is not None:
         return ids
     if known:
@@ -417,8 +428,10 @@ def similar_movie_ids(movie, *, n: int = 12, user=None) -> list[int]:
                       + 3 * Count("directors", filter=Q(directors__in=director_ids), distinct=True))
             .order_by("-shared", "-rating_count", "pk")[:n]
         )]
-    if stamp is not None:  # a model fitted but never saved has no version to key it by
-        cache.set(key, ids, MOVIE_PARTS_SECONDS)
+    if key is not None:  # a model fitted but never saved has no version to key it by
+        # Under a model version the answer never changes (a film deleted since is left out by
+        # whoever shows the ids): kept an hour; without a model, as long as the film's other parts.
+        cache.set(key, ids, SIMILAR_IDS_SECONDS if known else MOVIE_PARTS_SECONDS)
     return ids
 
 

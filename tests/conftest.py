@@ -42,11 +42,14 @@ def _test_run_queue():
 @pytest.fixture(autouse=True)
 def _fresh_model_check():
     """Each test has its own database: forget the model an earlier test published (or fitted)."""
+    from catalog.selectors import forget_genres, forget_simulated_users
     from recommendations.experiments import expire_running_experiment
     from recommendations.selectors import expire_current_model
 
     expire_current_model()
     expire_running_experiment()
+    forget_simulated_users()
+    forget_genres()
 
 
 @pytest.fixture(autouse=True)

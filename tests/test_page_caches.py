@@ -139,3 +139,94 @@ def test_the_search_stamp_changes_again_when_the_edit_commits(django_capture_on_
         make_movie("Heat")
         during = cache.get(SEARCH_STAMP_KEY)  # a search now would be kept under this stamp
     assert during and cache.get(SEARCH_STAMP_KEY) != during
+
+
+def test_cards_read_light_render_as_the_full_films_do():
+    from django.template import Context, Template
+
+    from catalog.selectors import card_movies, movies_in_order
+
+    films = [make_movie("Heat", genres=["Thriller", "Crime", "Drama"]), make_movie("Alien", genres=["Horror"]),
+             make_movie("Untitled", year=None, genres=[])]
+    make_rating(make_user(), films[0], 4.0)
+    ids = [f.pk for f in films]
+    template = Template("{% load catalog_extras %}{% movie_cards movies %}")
+    full = movies_in_order(ids)
+    light = movies_in_order(ids, cards=True)
+    assert template.render(Context({"movies": light})) == template.render(Context({"movies": full}))
+    assert [[g.name for g in m.genres.all()] for m in light] == [["Crime", "Drama", "Thriller"], ["Horror"], []]
+    assert set(card_movies(ids)) == set(ids)
+
+
+def test_a_genre_added_or_renamed_reaches_the_cards_and_the_search_form():
+    from catalog.models import Genre
+    from catalog.selectors import card_movies, forget_genres
+
+    heat = make_movie("Heat", genres=["Crime"])
+    assert [g.name for g in card_movies([heat.pk])[heat.pk].genres.all()] == ["Crime"]
+    heat.genres.add(make_genre("Noir"))  # a genre this process never saw: read at once
+    assert [g.name for g in card_movies([heat.pk])[heat.pk].genres.all()] == ["Crime", "Noir"]
+    response = Client().get(reverse("catalog:search"), {"q": "heat", "genre": "noir"})
+    assert response.status_code == 200 and [m.title for m in response.context["results"]] == ["Heat"]
+    Genre.objects.filter(slug="crime").update(name="Crime film")
+    forget_genres()  # what MOVIE_PARTS_SECONDS does in a running process
+    assert [g.name for g in card_movies([heat.pk])[heat.pk].genres.all()] == ["Crime film", "Noir"]
+
+
+def test_the_search_form_lists_the_genres_by_name_and_refuses_an_unknown_one():
+    make_genre("Western"), make_genre("Comedy")
+    form = Client().get(reverse("catalog:search")).context["form"]
+    assert [label for _, label in form.fields["genre"].choices] == ["Any genre", "Comedy", "Western"]
+    refused = Client().get(reverse("catalog:search"), {"q": "x", "genre": "no-such-genre"})
+    assert refused.status_code == 400
+    assert refused.context["form"].errors["genre"] == [
+        "Select a valid choice. That choice is not one of the available choices."]
+
+
+def test_a_film_page_reads_its_kept_parts_in_one_round_trip(client):
+    from unittest import mock
+
+    from django.core.cache import caches
+
+    heat = make_movie("Heat", directors=["Michael Mann"])
+    make_movie("Collateral", directors=["Michael Mann"])
+    client.get(heat.get_absolute_url())  # kept
+    kept = ("catalog:movie-credits:", "catalog:more-from-directors:", "recommendations:similar:")
+    cache = caches["default"]
+    reads, get, get_many = [], cache.get, cache.get_many  # (one read or several at once, its keys)
+    inside_many = []  # locmem's get_many reads key by key
+
+    def one(key, *args, **kwargs):
+        if not inside_many:
+            reads.append(("get", [key]))
+        return get(key, *args, **kwargs)
+
+    def many(keys, *args, **kwargs):
+        reads.append(("get_many", list(keys)))
+        inside_many.append(True)
+        try:
+            return get_many(keys, *args, **kwargs)
+        finally:
+            inside_many.pop()
+
+    with mock.patch.object(cache, "get", one), mock.patch.object(cache, "get_many", many):
+        page = client.get(heat.get_absolute_url())
+    assert [m.title for m in page.context["by_directors"]] == ["Collateral"]
+    parts = [(kind, keys) for kind, keys in reads if any(str(key).startswith(kept) for key in keys)]
+    assert [(kind, sorted(k.split(":")[1] for k in keys)) for kind, keys in parts] == [
+        ("get_many", ["more-from-directors", "movie-credits", "similar"])]
+
+
+def test_a_film_page_writes_its_impressions_at_once(client):
+    from unittest import mock
+
+    from recommendations import impressions
+
+    heat = make_movie("Heat", directors=["Michael Mann"])
+    make_movie("Collateral", directors=["Michael Mann"])
+    client.force_login(make_user())
+    with mock.patch.object(impressions, "apply_events") as written:
+        client.get(heat.get_absolute_url())
+    assert written.call_count == 1  # the film opened and the shelf shown, in one write
+    [events] = written.call_args.args
+    assert {event["t"] for event in events} == {"o"} | ({"i"} if len(events) > 1 else set())
