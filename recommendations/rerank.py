@@ -50,10 +50,10 @@ DEFAULT_DISCOVERY = 2
 # goes after the others in a served list: the ranking models rank what people like them watch,
 # including films they watched and disliked (a romance fan who rated The Terminator 1 star is
 # offered Terminator 2 because its fans watched both); the predicted stars say whether this
-# user would like it. 2.5 is closer to MovieLens's "fairly bad" (2) than to "it's OK" (3). A
-# floor of 3 moved 2.6% of the top 10s on ml-latest-small and cost 0.8% of nDCG@10 under msr,
-# which counts every film a user went on to rate as a hit, 1-star ones included; 2.5 moved 0.7%
-# and cost 0.2% (README "Measured").
+# user would like it. Below 2.5 is closer to MovieLens's "fairly bad" (2) than to "it's OK" (3).
+# A floor of 3 moved 2.6% of the films of the top 10s on ml-latest-small and cost 0.6-0.9% of
+# nDCG@10 under msr, which counts every film a user went on to rate as a hit, 1-star ones
+# included; 2.5 moved 0.7% and cost 0.05-0.2% (README "Measured").
 PICK_MIN_STARS = 2.5
 # How many films past the n asked for are scored for stars, so demoted ones can be replaced.
 DEMOTION_SLACK = 10
