@@ -240,8 +240,8 @@ _genres: tuple[float, dict] = (float("-inf"), {})
 
 
 def genres_by_id(*, refresh: bool = False) -> dict:
-    """Every genre (a few dozen rows), kept in this process for MOVIE_PARTS_SECONDS: a genre
-    renamed in the admin shows on cards within that time, as a renamed person does on a film's page."""
+    """Every genre (a few dozen rows), kept in this process for MOVIE_PARTS_SECONDS (the search
+    form's choices): a genre renamed in the admin shows there within that time."""
     global _genres
     until, genres = _genres
     now = time.monotonic()
@@ -253,25 +253,8 @@ def genres_by_id(*, refresh: bool = False) -> dict:
 
 def card_movies(ids) -> dict:
     """{id: film} of ``ids``, read afresh with what a card shows: the card's fields (the rest
-    deferred) and the genres, name order, as ``movie.genres.all()`` (two light queries: the films,
-    their genre ids; no Genre rows built per film)."""
-    ids = list(ids)
-    movies = Movie.objects.filter(pk__in=ids).only(*CARD_FIELDS).in_bulk()
-    links = list(Movie.genres.through.objects.filter(movie_id__in=list(movies)).values_list("movie_id", "genre_id"))
-    genres = genres_by_id()
-    if any(genre_id not in genres for _, genre_id in links):
-        genres = genres_by_id(refresh=True)
-    by_movie: dict[int, list] = {pk: [] for pk in movies}
-    for movie_id, genre_id in links:
-        if genre_id in genres:
-            by_movie[movie_id].append(genres[genre_id])
-    base = Genre.objects.all()
-    for pk, movie in movies.items():
-        chosen = base._chain()
-        chosen._result_cache = sorted(by_movie[pk], key=lambda genre: (genre.name, genre.pk))
-        chosen._prefetch_done = True
-        movie._prefetched_objects_cache = {"genres": chosen}
-    return movies
+    deferred) and their genres."""
+    return _with_listing_relations(Movie.objects.filter(pk__in=list(ids)).only(*CARD_FIELDS)).in_bulk()
 
 
 def forget_genres() -> None:
