@@ -522,16 +522,20 @@ class StepLog:
         self.entries: list[list] = []
 
     @contextmanager
-    def step(self, name: str):
+    def step(self, name: str, *, alongside: bool = False):
+        """Time the block as step ``name``. A step run ``alongside`` the others (in another thread)
+        records no CPU seconds of its own: the process's count over its span is theirs too, and
+        theirs include its share."""
         started, clock, cpu = time.time(), time.perf_counter(), _cpu_seconds()
         try:
             yield
         finally:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            cpu_seconds = None if alongside else round(_cpu_seconds() - cpu, 2)
             self.entries.append([name, round(started, 3), round(time.perf_counter() - clock, 3), round(peak, 1),
-                                 round(_cpu_seconds() - cpu, 2)])
-            logger.info("Fit step %s: %.1f s (CPU %.1f s), peak RSS %.0f MiB", name, self.entries[-1][2],
-                        self.entries[-1][4], peak)
+                                 cpu_seconds])
+            logger.info("Fit step %s: %.1f s (%s), peak RSS %.0f MiB", name, self.entries[-1][2],
+                        "beside the others" if alongside else f"CPU {cpu_seconds:.1f} s", peak)
 
 
 def _cpu_seconds() -> float:
@@ -540,10 +544,10 @@ def _cpu_seconds() -> float:
 
 
 @contextmanager
-def maybe_step(log: StepLog | None, name: str):
+def maybe_step(log: StepLog | None, name: str, *, alongside: bool = False):
     """log.step(name), or nothing without a log."""
     if log is None:
         yield
     else:
-        with log.step(name):
+        with log.step(name, alongside=alongside):
             yield

@@ -9,7 +9,9 @@ neighbourhood); it never imports torch (recommendations.neural trains with it, t
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -134,6 +136,14 @@ def genre_masks(item_genres):
     return masks
 
 
+class UserRatings(NamedTuple):
+    """What the served scores of one user are computed from (selectors.UserState has the same fields)."""
+
+    vector: np.ndarray  # their LightFM vector
+    items: np.ndarray  # model indices of the films they rated
+    scores: np.ndarray  # their stars, in the same order
+
+
 @dataclass
 class Recommender:
     hyperparameters: dict
@@ -172,10 +182,15 @@ class Recommender:
         self.genre_masks = genre_masks(self.item_genres)
         norms = np.linalg.norm(self.item_vectors, axis=1, keepdims=True)
         self.item_unit = self.item_vectors / np.where(norms > 0, norms, 1)
+        # Served scores are products in float64: BLAS rounds a float32 product of one user
+        # differently from the same user's row in a batch, and the last bit could reorder
+        # near-tied films between a warmed list and the same list computed on a cache miss.
+        self.lightfm_items64 = self.fold.item_vectors.astype(np.float64)
+        self.neural_items64 = self.neural.item_rank.astype(np.float64) if self.neural is not None else None
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        for derived in ("item_index", "user_index", "genre_masks", "item_unit"):
+        for derived in ("item_index", "user_index", "genre_masks", "item_unit", "lightfm_items64", "neural_items64"):
             state.pop(derived, None)
         return state
 
@@ -251,19 +266,48 @@ class Recommender:
         """Per-user standardised scores of each part of the served blend (see blended_scores):
         ``lightfm`` always; ``taste`` (metadata, only when some film has no rating), ``ease`` and
         ``neural`` when they have something to say."""
-        parts = {"lightfm": engine.standardise(self.lightfm_scores(vector))}
-        if (self.popularity == 0).any() and len(items) and self.metadata is not None:
+        return self.score_parts_many([UserRatings(vector, items, scores)], [user_features])[0]
+
+    def score_parts_many(self, users: list, user_features: list) -> list[dict]:
+        """score_parts of several users (each with ``vector``, ``items`` and ``scores``), the large
+        products done for all of them at once, in float64 so that a user's scores do not depend on
+        who else is in the batch. The one scoring path of the site, warming and the holdout check."""
+        vectors = np.stack([np.asarray(u.vector, np.float64) for u in users])
+        parts = {"lightfm": engine.standardise(vectors @ self.lightfm_items64.T + self.item_bias)}
+        has_items = [len(u.items) > 0 for u in users]
+        if (self.popularity == 0).any() and self.metadata is not None and any(has_items):
             # Standardised over the whole catalogue, so a lone new film is placed against the
             # warm ones by how well its metadata fits this user.
-            parts["taste"] = engine.standardise(self.metadata_scores(items, scores))
-        if len(items) and len(self.ease_items):
+            parts["taste"] = np.stack([engine.standardise(self.metadata_scores(u.items, u.scores)) for u in users])
+        if len(self.ease_items) and any(has_items):
             # Films outside EASE's vocabulary (unrated or rare) have no co-occurrence evidence:
             # their raw EASE score of 0 is standardised like the others. On MovieLens splits such
             # films are rarely what users pick next (treating it as neutral cost 0.01 nDCG@10 under msr).
-            parts["ease"] = engine.standardise(self.ease_scores(items, scores), self.ease_position >= 0)
+            parts["ease"] = engine.standardise(self._ease_scores_many(users), self.ease_position >= 0)
         if self.neural is not None:
-            parts["neural"] = engine.standardise(self.neural_scores(items, scores, user_features))
-        return parts
+            ranks = np.stack([self.neural.user_vectors(u.items, u.scores, f)[0] for u, f in zip(users, user_features)])
+            parts["neural"] = engine.standardise(ranks.astype(np.float64) @ self.neural_items64.T + self.neural.item_rank_bias)
+        return [{name: values[row] for name, values in parts.items() if has_items[row] or name not in ("ease", "taste")}
+                for row in range(len(users))]
+
+    def _ease_scores_many(self, users: list) -> np.ndarray:
+        """ease_scores of several users: one sparse (users x EASE films) by dense product, which
+        sums each user's row in the same order whoever else is in the batch."""
+        rows, cols, values = [], [], []
+        for row, user in enumerate(users):
+            if not len(user.items):
+                continue
+            position = self.ease_position[user.items]
+            keep = position >= 0
+            if keep.any():
+                rows.append(np.full(int(keep.sum()), row)), cols.append(position[keep])
+                values.append(engine.ease_weights(user.scores[keep], float(user.scores.mean())))
+        result = np.zeros((len(users), self.n_items), np.float32)
+        if rows:
+            weights = sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                                    shape=(len(users), len(self.ease_items)), dtype=np.float32)
+            result[:, self.ease_items] = weights @ self.ease_weights
+        return result
 
     def combine(self, parts: dict, *, blend_lightfm: float, cold_metadata_weight: float, blend_neural: float) -> np.ndarray:
         """The served score from score_parts with the given weights."""
@@ -287,9 +331,17 @@ class Recommender:
         the ratings given here, so it is always current). ``user_features``: the user's
         demographic feature names, if known (the neural model also works without them).
         """
+        return self.blended_scores_many([UserRatings(vector, items, scores)], [user_features])[0]
+
+    def blended_scores_many(self, users: list, user_features: list) -> np.ndarray:
+        """blended_scores of several users (rows of a float64 matrix): see score_parts_many."""
         hp = self.hyperparameters
-        return self.combine(self.score_parts(vector, items, scores, user_features), blend_lightfm=self.blend_lightfm,
-                            cold_metadata_weight=hp.get("cold_metadata_weight", 0), blend_neural=hp.get("blend_neural", 0))
+        combined = np.empty((len(users), self.n_items), np.float64)
+        for row, parts in enumerate(self.score_parts_many(users, user_features)):
+            combined[row] = self.combine(parts, blend_lightfm=self.blend_lightfm,
+                                         cold_metadata_weight=hp.get("cold_metadata_weight", 0),
+                                         blend_neural=hp.get("blend_neural", 0))
+        return combined
 
     def stars_parts(self, user_key, items: np.ndarray, rated_items: np.ndarray, rated_scores: np.ndarray,
                     user_features=()) -> np.ndarray:
@@ -387,8 +439,9 @@ class StarsModels:
 
 
 def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural_progress=None,
-                     steps: engine.StepLog | None = None) -> StarsModels:
-    """Fit the stars models (no neural one with neural_epochs 0).
+                     steps: engine.StepLog | None = None, neural: Future | None = None) -> StarsModels:
+    """Fit the stars models (no neural one with neural_epochs 0). ``neural``: the neural model
+    being fitted elsewhere (fit_neural_model in a thread), waited for here.
 
     ranking_only: one ALS iteration and no neighbourhood (the metadata model still needs MF's
     item biases; the rest only serves predicted stars)."""
@@ -411,12 +464,22 @@ def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural
                                                    shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
                                                    max_items=hp["neighbour_max_items"])
         neighbours.item_bias = np.where(cold, metadata.quality, neighbours.item_bias).astype(np.float32)
-    neural = None
-    if hp["neural_epochs"] > 0:
-        with engine.maybe_step(steps, "neural"):
-            neural = fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
-                                data.item_genres, data.user_features, hp, progress=neural_progress)
+    if neural is None:
+        neural = fit_neural_model(data, hp, neural_progress, steps)
+    elif isinstance(neural, Future):
+        neural = neural.result()
     return StarsModels(mf, metadata, neighbours, neural, popularity)
+
+
+def fit_neural_model(data: TrainingData, hp: dict, progress=None, steps: engine.StepLog | None = None,
+                     alongside: bool = False) -> NeuralTaste | None:
+    """The neural taste model (None with neural_epochs 0); ``alongside``: in a thread beside the
+    rest of the fit (its step then records no CPU seconds of its own, engine.StepLog)."""
+    if hp["neural_epochs"] <= 0:
+        return None
+    with engine.maybe_step(steps, "neural", alongside=alongside):
+        return fit_neural(data.users, data.items, data.scores, data.n_users, data.n_items, data.item_features,
+                          data.item_genres, data.user_features, hp, progress=progress)
 
 
 def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, progress=None,
@@ -428,9 +491,18 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
     ``neural_epochs`` 0 leaves the neural model out. ``steps`` records each part's time (engine.StepLog).
     """
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
-    n_users, n_items = data.n_users, data.n_items
     if len(data.scores) == 0:
         raise ValueError("There are no ratings to learn from yet.")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neural-fit") as pool:
+        # The neural model trains on one core (more threads do not speed it up) while LightFM,
+        # EASE and the stars models take the other: they share nothing, and torch and LightFM
+        # release the GIL while they compute.
+        neural = pool.submit(fit_neural_model, data, hp, neural_progress, steps, True)
+        return _fit_recommender(data, hp, progress=progress, ranking_only=ranking_only, steps=steps, neural=neural)
+
+
+def _fit_recommender(data: TrainingData, hp: dict, *, progress, ranking_only: bool, steps, neural: Future):
+    n_users, n_items = data.n_users, data.n_items
     step = lambda name: engine.maybe_step(steps, name)  # noqa: E731
     with step("features"):
         matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
@@ -448,7 +520,7 @@ def fit_recommender(data: TrainingData, hyperparameters: dict | None = None, *, 
         ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, serving["popularity"], hp)
         del ease_matrix
 
-    models = fit_stars_models(data, hp, ranking_only=ranking_only, neural_progress=neural_progress, steps=steps)
+    models = fit_stars_models(data, hp, ranking_only=ranking_only, steps=steps, neural=neural)
     with step("tf-idf"):
         tfidf = content_matrix([""] * n_items if ranking_only else data.item_text)
     people = [[f for f in feats if f.startswith("director:")] for feats in data.item_features]

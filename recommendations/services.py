@@ -5,7 +5,6 @@ import logging
 import pickle
 import re
 import traceback
-from types import SimpleNamespace
 
 import numpy as np
 from django.conf import settings
@@ -19,7 +18,7 @@ from recommendations import engine
 from recommendations.dataset import load_training_data
 from recommendations.metrics import ranking_metrics
 from recommendations.models import ModelVersion, UserVector
-from recommendations.recommender import (DEFAULT_HYPERPARAMETERS, Recommender, TrainingData, fit_recommender,
+from recommendations.recommender import (DEFAULT_HYPERPARAMETERS, Recommender, TrainingData, UserRatings, fit_recommender,
                                          lightfm_epochs)
 
 HOLDOUT_SHARE = 0.1
@@ -120,15 +119,13 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     train_items = _by_user(train.users, train.items)
     train_scores = _by_user(train.users, train.scores)
     served, lightfm_only, popular = {}, {}, {}
-    from recommendations.warming import blended_scores_many
-
     users = list(relevant)
     for start in range(0, len(users), HOLDOUT_CHUNK):
         chunk = users[start:start + HOLDOUT_CHUNK]
-        states = [SimpleNamespace(vector=model.user_vectors[u], items=train_items.get(u, np.empty(0, np.int64)).astype(np.int64),
-                                  scores=train_scores.get(u, np.empty(0, np.float32)).astype(np.float32)) for u in chunk]
+        states = [UserRatings(model.user_vectors[u], train_items.get(u, np.empty(0, np.int64)).astype(np.int64),
+                               train_scores.get(u, np.empty(0, np.float32)).astype(np.float32)) for u in chunk]
         features = [data.user_features[u] if u < len(data.user_features) else () for u in chunk]
-        blend = blended_scores_many(model, states, features)
+        blend = model.blended_scores_many(states, features)
         lightfm = np.stack([s.vector for s in states]) @ model.fold.item_vectors.T + model.item_bias
         for row, (u, state) in enumerate(zip(chunk, states)):
             for target, scores_all in ((served, blend[row]), (lightfm_only, lightfm[row]),

@@ -4,8 +4,9 @@ The list of each user is the one ``selectors.recommend_for_user`` serves (same s
 same re-ranking, stars and reasons), computed for a chunk of users together: their ratings,
 hidden films, stored vectors, picked genres and dial positions in one query each instead of
 five per user, and the model's scores as matrix products over the chunk (LightFM, EASE and the
-neural model's ranking vectors) instead of one product per user. What stays per user is the
-small work on their own top candidates (re-ranking, predicted stars, reasons).
+neural model's ranking vectors: Recommender.blended_scores_many, which a single user's list goes
+through too) instead of one product per user. What stays per user is the small work on their own
+top candidates (re-ranking, predicted stars, reasons).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def recommend_for_users(model: Recommender, user_ids: list[int], *, n: int) -> d
     for pk in ids:
         states.append(_state(model, users[pk], rated[pk], hidden[pk], stored.get(pk)))
         features.append(selectors.profile_features(users[pk], picked[pk]))
-    scores = blended_scores_many(model, states, features)
+    scores = model.blended_scores_many(states, features)
 
     vocabulary = {g: j for j, g in enumerate(sorted(model.genre_masks))}
     candidates = {}
@@ -87,51 +88,3 @@ def _state(model: Recommender, user, rated_ids: dict, hidden_ids: set, stored) -
     else:
         vector = selectors.fold_in_user(user, model, items, scores, hidden_items)
     return selectors.UserState(dict(rated_ids), set(hidden_ids), items, scores, hidden_items, vector)
-
-
-def blended_scores_many(model: Recommender, states: list, features: list) -> np.ndarray:
-    """Recommender.blended_scores of several users (rows), the large products done for all at once."""
-    hp = model.hyperparameters
-    vectors = np.stack([state.vector for state in states]).astype(np.float32)
-    lightfm = vectors @ model.fold.item_vectors.T + model.item_bias
-    parts = {"lightfm": engine.standardise(lightfm)}
-    del lightfm
-    has_items = np.array([len(state.items) > 0 for state in states])
-    if (model.popularity == 0).any() and model.metadata is not None:
-        parts["taste"] = np.stack([engine.standardise(model.metadata_scores(s.items, s.scores)) if len(s.items)
-                                   else np.zeros(model.n_items, np.float32) for s in states])
-    if len(model.ease_items):
-        parts["ease"] = engine.standardise(_ease_scores_many(model, states), model.ease_position >= 0)
-    if model.neural is not None:
-        ranks = np.stack([model.neural.user_vectors(s.items, s.scores, f)[0] for s, f in zip(states, features)])
-        parts["neural"] = engine.standardise(ranks @ model.neural.item_rank.T + model.neural.item_rank_bias)
-    combined = np.empty((len(states), model.n_items), np.float64)
-    for row in range(len(states)):
-        # Per user, the parts score_parts would have given this user (no EASE / taste without ratings).
-        row_parts = {name: values[row] for name, values in parts.items()
-                     if has_items[row] or name not in ("ease", "taste")}
-        combined[row] = model.combine(row_parts, blend_lightfm=model.blend_lightfm,
-                                      cold_metadata_weight=hp.get("cold_metadata_weight", 0),
-                                      blend_neural=hp.get("blend_neural", 0))
-    return combined
-
-
-def _ease_scores_many(model: Recommender, states: list) -> np.ndarray:
-    """Recommender.ease_scores of several users: one sparse (users x EASE films) by dense product."""
-    import scipy.sparse as sp
-
-    rows, cols, values = [], [], []
-    for row, state in enumerate(states):
-        if not len(state.items):
-            continue
-        position = model.ease_position[state.items]
-        keep = position >= 0
-        if keep.any():
-            rows.append(np.full(int(keep.sum()), row)), cols.append(position[keep])
-            values.append(engine.ease_weights(state.scores[keep], float(state.scores.mean())))
-    result = np.zeros((len(states), model.n_items), np.float32)
-    if rows:
-        weights = sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(len(states), len(model.ease_items)), dtype=np.float32)
-        result[:, model.ease_items] = weights @ model.ease_weights
-    return result
