@@ -271,6 +271,7 @@ def recommend_for_user(user, *, n: int = 20, genre=None, year_from: int | None =
     target = rerank.user_target(model.item_genres, vocabulary, liked, picked)
     best = rerank.rerank(scores, served_window(n), item_genres=model.item_genres, popularity=model.popularity, target=target,
                          vocabulary=vocabulary, strength=0.0 if genre_name else rerank.strength_for(len(state.rated_ids)),
+                         head=rerank.head_for(len(state.rated_ids)),
                          discovery=level).tolist()
     movies = Movie.objects.in_bulk([int(model.item_keys[i]) for i in best])
     best, stars = served_picks(model, user.pk, state, features, best, movies, n)

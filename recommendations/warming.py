@@ -58,6 +58,7 @@ def recommend_for_users(model: Recommender, user_ids: list[int], *, n: int) -> d
         level = levels.get(pk, rerank.DEFAULT_DISCOVERY)
         best = rerank.rerank(row_scores, selectors.served_window(n), item_genres=model.item_genres, popularity=model.popularity,
                              target=target, vocabulary=vocabulary, strength=rerank.strength_for(len(state.rated_ids)),
+                             head=rerank.head_for(len(state.rated_ids)),
                              discovery=level).tolist()
         candidates[pk] = (best, row_scores)
     movies = Movie.objects.in_bulk({int(model.item_keys[i]) for best, _ in candidates.values() for i in best})
