@@ -144,6 +144,29 @@ def test_the_neural_model_joins_the_blend_only_where_validation_shows_a_gain_bey
     assert choose_blend({(200.0, 0.35, 0.0): without, (500.0, 0.5, 0.0): without + 0.0005 + noise}) == (500.0, 0.5, 0.0)
 
 
+def test_calibration_is_as_weak_as_reaches_the_kl_asked_unless_a_stronger_one_is_clearly_more_accurate():
+    from recommendations.evaluation import KL_REDUCTION, choose_strength
+
+    rng = np.random.default_rng(4)
+    base = rng.random(600)
+
+    def noise():  # per-user differences of mean zero and a standard error of 0.002
+        values = rng.normal(0, 0.05, 600)
+        return values - values.mean()
+
+    baseline_kl = 1.0
+    kl = {0.0: 1.0, 0.6: 0.8, 0.7: 1 - KL_REDUCTION - 0.01, 0.8: 0.55, 0.9: 0.4}
+    # The strengths that reach the ask differ by less than the noise: the weakest of them, though a
+    # stronger one has the higher mean (and 0.6, more accurate still, does not reach the ask).
+    per_user = {0.0: base + 0.02, 0.6: base + 0.01, 0.7: base, 0.8: base + 0.0008 + noise(), 0.9: base - 0.0005 + noise()}
+    assert choose_strength(kl, per_user, baseline_kl) == 0.7
+    # A stronger one that is clearly more accurate wins.
+    per_user[0.8] = base + 0.03 + noise()
+    assert choose_strength(kl, per_user, baseline_kl) == 0.8
+    # None reaches the ask: the strongest.
+    assert choose_strength({s: 0.9 for s in kl}, per_user, baseline_kl) == 0.9
+
+
 @pytest.mark.parametrize("protocol", ["msr", "temporal"])
 def test_a_validation_split_leaves_users_about_as_much_history_as_the_test_split(release, protocol):
     """Blend weights chosen where users have short histories favour the models that shine there:

@@ -38,6 +38,26 @@ def test_a_fan_of_two_genres_gets_both_not_just_the_best_scored_one():
     assert kl_of(calibrated, item_genres, target, vocabulary) < 0.5 * kl_of(plain, item_genres, target, vocabulary)
 
 
+def test_a_calibrated_list_opens_with_the_best_scored_films_whatever_their_genres():
+    """A sci-fi and romance fan's two best-scored films are comedies (say their ratings lean that
+    way this week): strong calibration alone would pass over both."""
+    item_genres, scores, popularity = catalogue()
+    scores = scores.copy()
+    comedies = [i for i, g in enumerate(item_genres) if g == ["Comedy"]][:2]
+    scores[comedies] = scores.max() + np.array([0.8, 0.7])
+    served_without_head, _, _ = serve(item_genres, scores, popularity, {"Sci-Fi", "Romance"}, strength=0.95)
+    assert not set(comedies) & set(served_without_head.tolist())
+
+    served, _, _ = serve(item_genres, scores, popularity, {"Sci-Fi", "Romance"}, strength=0.95,
+                         head=rerank.head_for(n_rated=rerank.FEW_RATINGS))
+    assert served[:2].tolist() == comedies
+    assert sum(item_genres[i][0] in ("Sci-Fi", "Romance") for i in served[2:]) == 8  # the rest still calibrated
+
+
+def test_a_new_users_list_is_led_by_the_genres_they_picked_not_by_the_models_prior():
+    assert rerank.head_for(n_rated=0) == 0 and rerank.head_for(n_rated=rerank.FEW_RATINGS - 1) == 0
+
+
 def test_strength_zero_is_the_score_order_and_a_list_reads_best_first_within_a_block():
     item_genres, scores, popularity = catalogue()
     plain, _, _ = serve(item_genres, scores, popularity, {"Romance"}, strength=0.0)
