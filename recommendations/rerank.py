@@ -44,12 +44,6 @@ CALIBRATION_STRENGTH = 0.7  # chosen on the ml-latest-small msr validation split
 # the greedy would otherwise pass over a film the user very likely wants because its genres are
 # rare in their history (README "Measured").
 CALIBRATION_HEAD = 2
-# The best-scored films that open a calibrated list whatever their genres; calibration picks the
-# rest around them. Keeping two cost no calibration on ml-latest-small and ml-100k (msr test
-# splits) and kept 0.2-0.8% of nDCG@10 at the strengths chosen (up to 1.5% at stronger ones),
-# where the greedy would otherwise pass over a film the user is very likely to want because its
-# genres are rare in their history (README "Measured").
-CALIBRATION_HEAD = 2
 PICKED_GENRE_WEIGHT = 3.0
 # Below this many ratings the model's scores say little about the user (at none they are its
 # prior: popularity and demographics), so calibration to the genres they picked or liked takes
