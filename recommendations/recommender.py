@@ -231,15 +231,7 @@ class Recommender:
 
     def ease_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """EASE over the films the user rated, gently weighted by stars (engine.ease_weights)."""
-        result = np.zeros(self.n_items, np.float32)
-        if len(items) == 0 or len(self.ease_items) == 0:
-            return result
-        pos = self.ease_position[items]
-        keep = pos >= 0
-        if keep.any():
-            weights = engine.ease_weights(scores[keep], float(scores.mean()))
-            result[self.ease_items] = weights @ self.ease_weights[pos[keep]]
-        return result
+        return self.ease_scores_many([UserRatings(None, items, scores)])[0]
 
     def metadata_scores(self, items: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Stars above the user's average that metadata predicts (see engine.MetadataTaste)."""
@@ -283,16 +275,20 @@ class Recommender:
             # Films outside EASE's vocabulary (unrated or rare) have no co-occurrence evidence:
             # their raw EASE score of 0 is standardised like the others. On MovieLens splits such
             # films are rarely what users pick next (treating it as neutral cost 0.01 nDCG@10 under msr).
-            parts["ease"] = engine.standardise(self._ease_scores_many(users), self.ease_position >= 0)
+            parts["ease"] = engine.standardise(self.ease_scores_many(users), self.ease_position >= 0)
         if self.neural is not None:
             ranks = np.stack([self.neural.user_vectors(u.items, u.scores, f)[0] for u, f in zip(users, user_features)])
             parts["neural"] = engine.standardise(ranks.astype(np.float64) @ self.neural_items64.T + self.neural.item_rank_bias)
         return [{name: values[row] for name, values in parts.items() if has_items[row] or name not in ("ease", "taste")}
                 for row in range(len(users))]
 
-    def _ease_scores_many(self, users: list) -> np.ndarray:
-        """ease_scores of several users: one sparse (users x EASE films) by dense product, which
-        sums each user's row in the same order whoever else is in the batch."""
+    def ease_scores_many(self, users: list) -> np.ndarray:
+        """ease_scores of several users (each with ``items`` and ``scores``): one sparse (users x
+        EASE films) by dense product, which sums each user's row in the same order whoever else is
+        in the batch."""
+        result = np.zeros((len(users), self.n_items), np.float32)
+        if not len(self.ease_items):
+            return result
         rows, cols, values = [], [], []
         for row, user in enumerate(users):
             if not len(user.items):
@@ -302,7 +298,6 @@ class Recommender:
             if keep.any():
                 rows.append(np.full(int(keep.sum()), row)), cols.append(position[keep])
                 values.append(engine.ease_weights(user.scores[keep], float(user.scores.mean())))
-        result = np.zeros((len(users), self.n_items), np.float32)
         if rows:
             weights = sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                                     shape=(len(users), len(self.ease_items)), dtype=np.float32)
@@ -464,11 +459,8 @@ def fit_stars_models(data: TrainingData, hp: dict, *, ranking_only=False, neural
                                                    shrink=hp["neighbour_shrink"], k=hp["neighbour_k"],
                                                    max_items=hp["neighbour_max_items"])
         neighbours.item_bias = np.where(cold, metadata.quality, neighbours.item_bias).astype(np.float32)
-    if neural is None:
-        neural = fit_neural_model(data, hp, neural_progress, steps)
-    elif isinstance(neural, Future):
-        neural = neural.result()
-    return StarsModels(mf, metadata, neighbours, neural, popularity)
+    fitted = fit_neural_model(data, hp, neural_progress, steps) if neural is None else neural.result()
+    return StarsModels(mf, metadata, neighbours, fitted, popularity)
 
 
 def fit_neural_model(data: TrainingData, hp: dict, progress=None, steps: engine.StepLog | None = None,
