@@ -22,9 +22,14 @@ from recommendations.neural import NEURAL_HYPERPARAMETERS, NeuralTaste, fit_neur
 DEFAULT_HYPERPARAMETERS = {
     "components": 64,
     "epochs": 30,
-    # LightFM's epochs are bounded so that epochs x ratings stays under this (25M ratings: 4
-    # epochs; up to 3.3M ratings, all 30): the fit time stays bounded as the data grows.
-    "lightfm_max_rating_passes": 100_000_000,
+    # At scale LightFM learns from the ratings of a random share of the users holding at most
+    # this many ratings; the other users' vectors are folded in from their ratings (FoldIn, as a
+    # user who rated since the fit is served). Its epochs are bounded so that epochs x ratings
+    # stays under lightfm_max_rating_passes (up to 1M ratings all 30; 10M and 25M: 6 epochs over
+    # the 5M sampled): a pass costs more as the catalogue grows (WARP samples negatives), so the
+    # fit time stays bounded as the data grows.
+    "lightfm_max_ratings": 5_000_000,
+    "lightfm_max_rating_passes": 30_000_000,
     "learning_rate": 0.03,
     "item_alpha": 1e-6,
     "user_alpha": 1e-6,
@@ -136,6 +141,42 @@ def genre_masks(item_genres):
     return masks
 
 
+def feature_prior(user_vocab: dict, user_feature_vectors: np.ndarray, feature_names) -> np.ndarray:
+    """A LightFM user vector from feature names alone: the mean of the known features' vectors."""
+    known = [user_vocab[n] for n in feature_names if n in user_vocab]
+    if not known:
+        return np.zeros(user_feature_vectors.shape[1], np.float32)
+    return user_feature_vectors[known].sum(axis=0) / len(known)
+
+
+def fold_in_ratings(fold: engine.FoldIn, prior: np.ndarray, items: np.ndarray, scores: np.ndarray,
+                    hidden: np.ndarray) -> np.ndarray:
+    """A user's LightFM vector re-estimated from their ratings and hidden films, the item side
+    fixed (liked films pull it towards them, disliked and hidden ones push it away)."""
+    if len(items) == 0 and len(hidden) == 0:
+        return prior
+    mean = float(scores.mean()) if len(scores) else 3.5
+    weights = engine.interaction_weights(scores, mean) if len(scores) else np.empty(0, np.float32)
+    signs = np.where(engine.is_positive(scores, mean), 1.0, -0.5) if len(scores) else np.empty(0)
+    all_items = np.concatenate([items, hidden]).astype(np.int64)
+    all_weights = np.concatenate([weights, np.ones(len(hidden), np.float32)])
+    all_signs = np.concatenate([signs, -np.ones(len(hidden))])
+    return fold.solve(prior, all_items, all_weights, all_signs)
+
+
+def user_sample(counts: np.ndarray, max_ratings: int, rng: np.random.Generator) -> np.ndarray:
+    """Mask of a random share of the users (``counts``: ratings per user) holding about
+    ``max_ratings`` ratings; every user when they hold fewer."""
+    chosen = np.ones(len(counts), bool)
+    if counts.sum() <= max_ratings:
+        return chosen
+    order = rng.permutation(len(counts))
+    kept = order[: int(np.searchsorted(np.cumsum(counts[order]), max_ratings)) + 1]
+    chosen[:] = False
+    chosen[kept] = True
+    return chosen
+
+
 class UserRatings(NamedTuple):
     """What the served scores of one user are computed from (selectors.UserState has the same fields)."""
 
@@ -205,26 +246,15 @@ class Recommender:
     # ----------------------------------------------------------------- user side
 
     def prior_vector(self, user_key, feature_names: list[str]) -> np.ndarray:
-        """The user's LightFM vector: trained one if known, else the sum of their feature vectors."""
+        """The user's LightFM vector: trained one if known, else the mean of their feature vectors."""
         index = self.user_index.get(user_key)
         if index is not None:
             return self.user_vectors[index]
-        known = [self.user_vocab[n] for n in feature_names if n in self.user_vocab]
-        if not known:
-            return np.zeros(self.item_vectors.shape[1], np.float32)
-        return self.user_feature_vectors[known].sum(axis=0) / len(known)
+        return feature_prior(self.user_vocab, self.user_feature_vectors, feature_names)
 
     def fold_in(self, prior: np.ndarray, items: np.ndarray, scores: np.ndarray, hidden: np.ndarray) -> np.ndarray:
         """Re-estimate the user's vector from their current ratings and hidden films."""
-        if len(items) == 0 and len(hidden) == 0:
-            return prior
-        mean = float(scores.mean()) if len(scores) else 3.5
-        weights = engine.interaction_weights(scores, mean) if len(scores) else np.empty(0, np.float32)
-        signs = np.where(engine.is_positive(scores, mean), 1.0, -0.5) if len(scores) else np.empty(0)
-        all_items = np.concatenate([items, hidden]).astype(np.int64)
-        all_weights = np.concatenate([weights, np.ones(len(hidden), np.float32)])
-        all_signs = np.concatenate([signs, -np.ones(len(hidden))])
-        return self.fold.solve(prior, all_items, all_weights, all_signs)
+        return fold_in_ratings(self.fold, prior, items, scores, hidden)
 
     def lightfm_scores(self, vector: np.ndarray) -> np.ndarray:
         return self.fold.item_vectors @ vector + self.item_bias
@@ -497,16 +527,22 @@ def _fit_recommender(data: TrainingData, hp: dict, *, progress, ranking_only: bo
     n_users, n_items = data.n_users, data.n_items
     step = lambda name: engine.maybe_step(steps, name)  # noqa: E731
     with step("features"):
-        matrix = engine.interaction_matrix(data.users, data.items, data.scores, n_users, n_items)
-        item_features, user_features, user_vocab = _lightfm_features(data, hp, matrix)
+        item_features, user_features, user_vocab, user_names = _lightfm_features(data, hp)
+        trained = lightfm_users(data, hp)
+        kept = trained[data.users]
+        matrix = engine.interaction_matrix(data.users[kept], data.items[kept], data.scores[kept], n_users, n_items)
+    epochs = lightfm_epochs(hp, matrix.nnz)
     with step("lightfm"):
-        lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"],
-                                 epochs=lightfm_epochs(hp, matrix.nnz),
+        lfm = engine.fit_lightfm(matrix, item_features, user_features, components=hp["components"], epochs=epochs,
                                  learning_rate=hp["learning_rate"], item_alpha=hp["item_alpha"],
                                  user_alpha=hp["user_alpha"], max_sampled=hp["max_sampled"], seed=hp["seed"],
                                  threads=hp["threads"], progress=progress)
         serving = _lightfm_serving(lfm, data, item_features, user_features, matrix)
+    lightfm_metrics = {"lightfm_epochs": epochs, "lightfm_ratings": int(matrix.nnz), "lightfm_users": int(trained.sum())}
     del matrix
+    if not trained.all():
+        with step("lightfm fold-in"):
+            _fold_in_untrained_users(serving, data, user_vocab, user_names, np.flatnonzero(~trained))
     with step("ease"):
         ease_matrix = engine.ease_matrix(data.users, data.items, data.scores, n_users, n_items)
         ease_items, ease_position, ease_weights = fit_ease_block(ease_matrix, serving["popularity"], hp)
@@ -523,28 +559,53 @@ def _fit_recommender(data: TrainingData, hp: dict, *, progress, ranking_only: bo
         user_vectors=serving["user_vectors"], user_vocab=user_vocab, user_feature_vectors=serving["user_feature_vectors"],
         fold=serving["fold"], ease_items=ease_items, ease_position=ease_position, ease_weights=ease_weights,
         blend_lightfm=hp["blend_lightfm"], stars=models.mf, tfidf=tfidf, metadata=models.metadata,
-        neighbours=models.neighbours, neural=models.neural,
+        neighbours=models.neighbours, neural=models.neural, metrics=lightfm_metrics,
     )
 
 
-def _lightfm_features(data: TrainingData, hp: dict, matrix):
-    """(item features, user features, user vocabulary) LightFM is fitted with."""
+def _lightfm_features(data: TrainingData, hp: dict):
+    """(item features, user features, user vocabulary, each user's feature names) LightFM is fitted with."""
     n_users, n_items = data.n_users, data.n_items
     item_features, _ = engine.feature_matrix(n_items, data.item_features, identity=True,
                                              identity_weight=hp["identity_weight"])
     affinity = engine.genre_affinity_features(data.users, data.items, data.scores, n_users, data.item_genres)
     user_names = [list(a) + (data.user_features[u] if u < len(data.user_features) else []) for u, a in enumerate(affinity)]
     user_features, user_vocab = engine.feature_matrix(n_users, user_names, identity=True)
-    return item_features, user_features, user_vocab
+    return item_features, user_features, user_vocab, user_names
+
+
+def lightfm_users(data: TrainingData, hp: dict) -> np.ndarray:
+    """Mask of the users LightFM trains on: all of them, or at scale a random share holding about
+    lightfm_max_ratings ratings (the rest are folded in)."""
+    limit = hp.get("lightfm_max_ratings") or 0
+    counts = np.bincount(data.users, minlength=data.n_users)
+    if limit <= 0:
+        return np.ones(data.n_users, bool)
+    return user_sample(counts, limit, np.random.default_rng(hp["seed"]))
+
+
+def _fold_in_untrained_users(serving: dict, data: TrainingData, user_vocab: dict, user_names: list, users) -> None:
+    """The LightFM vectors of users left out of its training, folded in from their ratings and
+    hidden films towards the mean of their feature vectors (as the site folds in a user)."""
+    shape = (data.n_users, data.n_items)
+    rated = sp.csr_matrix((data.scores.astype(np.float32), (data.users, data.items)), shape=shape)
+    hidden = sp.csr_matrix((np.ones(len(data.hidden_users), np.float32), (data.hidden_users, data.hidden_items)),
+                           shape=shape)
+    vectors, fold = serving["user_vectors"], serving["fold"]
+    for user in users.tolist():
+        start, end = rated.indptr[user], rated.indptr[user + 1]
+        prior = feature_prior(user_vocab, serving["user_feature_vectors"], user_names[user])
+        vectors[user] = fold_in_ratings(fold, prior, rated.indices[start:end].astype(np.int64), rated.data[start:end],
+                                        hidden.indices[hidden.indptr[user]:hidden.indptr[user + 1]].astype(np.int64))
 
 
 def _lightfm_serving(lfm, data: TrainingData, item_features, user_features, matrix) -> dict:
     """What serving keeps of the fitted LightFM: representations, fold-in, popularity."""
     n_users, n_items = data.n_users, data.n_items
-    # Films nobody rated have an untrained identity embedding (noise): represent them by their
-    # metadata alone.
+    # Films nobody rated (among the users LightFM learnt from) have an untrained identity
+    # embedding (noise): represent them by their metadata alone.
     popularity = np.bincount(data.items, minlength=n_items).astype(np.float32)
-    cold = popularity == 0
+    cold = np.bincount(matrix.indices, minlength=n_items) == 0
     identity_part, metadata_part = item_features[:, :n_items], item_features[:, n_items:]
     serving_features = sp.hstack([sp.diags((~cold).astype(np.float32)) @ identity_part, metadata_part]).tocsr()
     item_bias, item_vectors = lfm.get_item_representations(serving_features)

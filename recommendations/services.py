@@ -19,7 +19,7 @@ from recommendations.dataset import load_training_data
 from recommendations.metrics import ranking_metrics
 from recommendations.models import ModelVersion, UserVector
 from recommendations.recommender import (DEFAULT_HYPERPARAMETERS, Recommender, TrainingData, UserRatings, fit_recommender,
-                                         lightfm_epochs)
+                                         user_sample)
 
 HOLDOUT_SHARE = 0.1
 HOLDOUT_MIN_RATINGS = 5
@@ -56,7 +56,7 @@ def fit_model(*, hyperparameters: dict | None = None, progress: bool = True) -> 
         if recommender.neural is not None:
             metrics["neural_train_seconds"] = round(recommender.neural.train_seconds, 1)
         metrics["ease_items"] = int(len(recommender.ease_items))
-        metrics["lightfm_epochs"] = lightfm_epochs(hp, len(data.scores))
+        metrics.update(recommender.metrics)  # LightFM's epochs and the ratings it learnt from
         recommender.metrics = metrics
         with steps.step("save artifact"):
             name = _save_artifact(recommender, version.pk)
@@ -96,11 +96,14 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     if anything, stricter). At scale the check reads a sample of users: up to
     HOLDOUT_MAX_USERS users are scored, and the check model is fitted on the ratings of a
     random share of the users holding about HOLDOUT_MAX_TRAIN_RATINGS ratings (the scored users
-    among them), so its cost stops growing with the data.
+    among them), so its cost stops growing with the data; its LightFM learns from the same
+    share of those users as the full fit's does (recommender.lightfm_users), so the scored users
+    are folded in as often as served users are.
     """
     rng = np.random.default_rng(hp.get("seed", 42))
     counts = np.bincount(data.users, minlength=data.n_users)
-    data = _user_sample(data, counts, rng)
+    all_ratings = len(data.scores)
+    data = data.subset(user_sample(counts, HOLDOUT_MAX_TRAIN_RATINGS, rng)[data.users])
     eligible_users = np.flatnonzero(np.bincount(data.users, minlength=data.n_users) >= HOLDOUT_MIN_RATINGS)
     if len(eligible_users) > HOLDOUT_MAX_USERS:
         eligible_users = np.sort(rng.choice(eligible_users, HOLDOUT_MAX_USERS, replace=False))
@@ -110,7 +113,12 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     if not test_mask.any():
         return {}
     train = data.subset(~test_mask)
-    model = fit_recommender(train, {**hp, "epochs": max(1, lightfm_epochs(hp, len(train.scores)) // 3),
+    # LightFM learns from the same share of the users as in the full fit (at scale the scored
+    # users are then mostly folded in, as they are served), with a third of its epochs.
+    lightfm_share = (hp.get("lightfm_max_ratings") or 0) * len(train.scores) / all_ratings
+    model = fit_recommender(train, {**hp, "epochs": max(1, hp["epochs"] // 3),
+                                    "lightfm_max_rating_passes": (hp.get("lightfm_max_rating_passes") or 0) // 3,
+                                    "lightfm_max_ratings": int(np.ceil(lightfm_share)),
                                     "neural_epochs": -(-hp["neural_epochs"] // 3),
                                     "neural_min_steps": hp["neural_min_steps"] // 3,
                                     "neural_max_steps": -(-hp.get("neural_max_steps", 0) // 3) or None},
@@ -143,18 +151,6 @@ def holdout_metrics(data: TrainingData, hp: dict, *, progress=False, k: int = 10
     result["holdout_users"] = len(relevant)
     result["holdout_train_ratings"] = int(len(train.scores))
     return result
-
-
-def _user_sample(data: TrainingData, counts: np.ndarray, rng) -> TrainingData:
-    """The ratings of a random share of the users holding about HOLDOUT_MAX_TRAIN_RATINGS ratings
-    (all of them when there are fewer)."""
-    if len(data.scores) <= HOLDOUT_MAX_TRAIN_RATINGS:
-        return data
-    order = rng.permutation(data.n_users)
-    kept = order[: int(np.searchsorted(np.cumsum(counts[order]), HOLDOUT_MAX_TRAIN_RATINGS)) + 1]
-    chosen = np.zeros(data.n_users, bool)
-    chosen[kept] = True
-    return data.subset(chosen[data.users])
 
 
 def _by_user(users: np.ndarray, values: np.ndarray) -> dict[int, np.ndarray]:
