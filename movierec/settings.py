@@ -307,6 +307,9 @@ RECOMMENDER_ACTIVE_USER_DAYS = int(os.environ.get("RECOMMENDER_ACTIVE_USER_DAYS"
 # Processes that warm the lists after a publish (forked from the worker, sharing the model): one
 # per core by default; 1 warms in the worker's own process.
 RECOMMENDER_WARM_PROCESSES = int(os.environ.get("RECOMMENDER_WARM_PROCESSES", "0")) or (os.cpu_count() or 1)
+# Celery tasks a warm in a worker asks to help it (idle worker processes, here or on other
+# machines, take chunks of users from a shared board in Redis): one per other core by default.
+RECOMMENDER_WARM_HELPERS = int(os.environ.get("RECOMMENDER_WARM_HELPERS", str(max(RECOMMENDER_WARM_PROCESSES - 1, 1))))
 RECOMMENDER_REFRESH_DEBOUNCE_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_DEBOUNCE_SECONDS", "1"))
 # A refresh sent this long (after its debounce) without running was lost: the sweep sends it again.
 RECOMMENDER_REFRESH_LOST_SECONDS = float(os.environ.get("RECOMMENDER_REFRESH_LOST_SECONDS", "30"))

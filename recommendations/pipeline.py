@@ -17,13 +17,15 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from catalog.models import Rating
-from recommendations import cache, engine, experiments, feedback, selectors, services, warming
+from movierec.cache_backends import REDIS_ERRORS, redis_guard
+from recommendations import cache, engine, experiments, feedback, selectors, services, shared_work, warming
 from recommendations.locks import refit_lock, refit_running
 from recommendations.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
 WARM_BATCH = 200
+WARM_HELPER_GRACE_SECONDS = 30.0
 ORPHAN_ERROR = "The worker stopped during training (killed, restarted or over its time limit)."
 
 
@@ -34,7 +36,7 @@ def holdout_scores(version: ModelVersion) -> tuple[float | None, float | None]:
 
 
 def refit_and_publish(*, requested_at: float | None = None, hyperparameters: dict | None = None,
-                      progress: bool = False) -> dict:
+                      progress: bool = False, with_workers: bool = False) -> dict:
     """Fit a new version and publish it if its holdout nDCG@10 is not worse than popularity's.
 
     (With too few ratings for a holdout, the first version is published: it can only beat
@@ -80,7 +82,7 @@ def refit_and_publish(*, requested_at: float | None = None, hyperparameters: dic
             logger.warning("Model v%s rejected: %s", version.pk, version.error)
             return {"outcome": "rejected", "version": version.pk, "error": version.error}
 
-        warmed = publish_and_warm(version, progress=progress)
+        warmed = publish_and_warm(version, progress=progress, with_workers=with_workers)
         return {"outcome": "published", "version": version.pk, "warmed": warmed}
 
 
@@ -88,7 +90,7 @@ def _fmt(value) -> str:
     return "missing" if value is None else f"{value:.4f}"
 
 
-def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = False) -> int:
+def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = False, with_workers: bool = False) -> int:
     """Make version the served one: warm every active user's list under its keys, then switch.
 
     The database publish happens first so the lists are computed with the new model; readers
@@ -101,7 +103,7 @@ def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = F
         # The lists must come from the new model now, not after the selectors' periodic re-check.
         selectors.expire_current_model()
     with steps.step("warm"):
-        written = warm_version(version.pk, user_ids=user_ids, progress=progress)
+        written = warm_version(version.pk, user_ids=user_ids, progress=progress, with_workers=with_workers)
     metrics = dict(version.metrics or {})
     metrics["steps"] = list(metrics.get("steps", [])) + steps.entries
     metrics["warmed_lists"] = written
@@ -109,14 +111,17 @@ def publish_and_warm(version: ModelVersion, *, user_ids=None, progress: bool = F
     return written
 
 
-def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
+def warm_version(version_id, *, user_ids=None, progress: bool = False, with_workers: bool = False) -> int:
     """Write top-N lists for the users (default: the active ones) under version_id, then point readers at it.
 
     When version_id is the served model the lists are computed WARM_BATCH users at a time
-    (recommendations.warming: matrix products over the chunk), in RECOMMENDER_WARM_PROCESSES
-    forked processes when there are enough users to share out (not inside a daemonic process,
-    such as a Celery prefork worker's child, which may not have children: it warms in its own
-    process); otherwise user by user.
+    (recommendations.warming: matrix products over the chunk). ``with_workers`` (a Celery task
+    warming): the chunks are posted to Redis and RECOMMENDER_WARM_HELPERS ``warm_chunks`` tasks
+    are sent, so idle worker processes, here or on other machines, warm beside this one
+    (recommendations.shared_work). Otherwise in RECOMMENDER_WARM_PROCESSES forked processes when
+    there are enough users to share out (not inside a daemonic process, such as a Celery prefork
+    worker's child, which may not have children: it warms in its own process). A version that
+    is not the served one is warmed user by user.
     """
     started = time.perf_counter()
     ids = list(active_user_ids() if user_ids is None else user_ids)
@@ -128,7 +133,10 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
         processes = 1
     bar = tqdm(total=len(chunks), desc=f"warm v{version_id}", unit="batch", disable=not progress)
     written = 0
-    if processes > 1:
+    board = _post_warm_board(version_id, chunks) if batched and with_workers and len(chunks) > 1 else None
+    if board is not None:
+        written = _warm_from_board(version_id, board, bar)
+    elif processes > 1:
         # The children inherit the model (copy-on-write) but must open their own database connections.
         connections.close_all()
         context = multiprocessing.get_context("fork")
@@ -144,6 +152,54 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False) -> int:
     cache.switch_pointer(version_id)
     cache.record_warm(version_id, written, time.perf_counter() - started)
     logger.info("Warmed %d lists for v%s and switched readers to it", written, version_id)
+    return written
+
+
+def _post_warm_board(version_id, chunks: list[list[int]]) -> shared_work.Board | None:
+    """Post the chunks and ask RECOMMENDER_WARM_HELPERS worker processes to help; None when
+    Redis or the broker fails (this process then warms alone)."""
+    from celery import current_app
+
+    try:
+        with redis_guard():
+            board = shared_work.Board.post(f"warm:v{version_id}", chunks)
+    except REDIS_ERRORS:
+        return None
+    for _ in range(settings.RECOMMENDER_WARM_HELPERS):
+        try:
+            current_app.send_task("recommendations.warm_chunks", args=[int(version_id), board.name])
+        except Exception:  # a broker outage: the chunks stay on the board for this process
+            logger.warning("Could not send a warm_chunks task; warming v%s alone", version_id, exc_info=True)
+            break
+    return board
+
+
+def _warm_from_board(version_id, board: shared_work.Board, bar) -> int:
+    """Warm chunks from the board until it is empty, then wait for those helpers claimed (doing
+    any a dead helper left); returns the lists written by everyone."""
+    slowest = 0.0
+    for index, chunk in board.claims():
+        began = time.perf_counter()
+        board.finish(index, _warm_chunk((version_id, chunk)))
+        slowest = max(slowest, time.perf_counter() - began)
+        bar.update()
+    # A helper holds at most one chunk at a time: give it a few times the slowest chunk seen here.
+    return board.complete(lambda chunk: _warm_chunk((version_id, chunk)),
+                          wait_seconds=max(WARM_HELPER_GRACE_SECONDS, 5 * slowest))
+
+
+def warm_chunks_from_board(version_id: int, board_name: str) -> int:
+    """A helper's side of a shared warm: warm chunks from the board while the version is the
+    served one; returns how many lists it wrote."""
+    selectors.expire_current_model()  # the publish happened in another process
+    model = selectors.current_model()
+    if model is None or model.version_id != int(version_id):
+        return 0
+    board, written = shared_work.Board(board_name), 0
+    for index, chunk in board.claims():
+        count = _warm_chunk((version_id, chunk))
+        board.finish(index, count)
+        written += count
     return written
 
 
@@ -178,11 +234,11 @@ def active_user_ids() -> list[int]:
     )
 
 
-def rollback_to(version: ModelVersion, *, progress: bool = False) -> int:
+def rollback_to(version: ModelVersion, *, progress: bool = False, with_workers: bool = False) -> int:
     """Serve an earlier fit again (it must be READY or PUBLISHED, with its artifact)."""
     if version.status not in (ModelVersion.Status.READY, ModelVersion.Status.PUBLISHED):
         raise ValueError(f"v{version.pk} is {version.get_status_display()}: only a ready or published fit can serve.")
-    return publish_and_warm(version, progress=progress)
+    return publish_and_warm(version, progress=progress, with_workers=with_workers)
 
 
 def refresh_user_list(user_id: int) -> bool:

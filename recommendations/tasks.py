@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def refit_model(requested_at: float | None = None, reason: str = "", hyperparameters: dict | None = None) -> dict:
     """Fit, check against popularity, publish and warm (see pipeline.refit_and_publish)."""
     logger.info("Refit requested%s", f" ({reason})" if reason else "")
-    return pipeline.refit_and_publish(requested_at=requested_at, hyperparameters=hyperparameters)
+    return pipeline.refit_and_publish(requested_at=requested_at, hyperparameters=hyperparameters, with_workers=True)
 
 
 @shared_task(name="recommendations.maybe_refit")
@@ -48,13 +48,19 @@ def warm_cache(version_id: int | None = None) -> int:
     version_id = version_id or ModelVersion.objects.filter(is_current=True).values_list("pk", flat=True).first()
     if version_id is None:
         return 0
-    return pipeline.warm_version(version_id)
+    return pipeline.warm_version(version_id, with_workers=True)
+
+
+@shared_task(name="recommendations.warm_chunks")
+def warm_chunks(version_id: int, board: str) -> int:
+    """Help warm a version's lists: chunks of users from a shared board (pipeline.warm_version)."""
+    return pipeline.warm_chunks_from_board(version_id, board)
 
 
 @shared_task(name="recommendations.publish_version")
 def publish_version(version_id: int) -> int:
     """Serve an earlier (ready or published) version again: publish it and warm its lists."""
-    return pipeline.rollback_to(ModelVersion.objects.get(pk=version_id))
+    return pipeline.rollback_to(ModelVersion.objects.get(pk=version_id), with_workers=True)
 
 
 @shared_task(name="recommendations.refresh_user", time_limit=120, soft_time_limit=100)

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 from catalog.models import Genre, Movie, NotInterested, Rating
-from recommendations import cache, pipeline, selectors, services, warming
+from recommendations import cache, pipeline, selectors, services, shared_work, warming
 from recommendations.models import DiscoveryPreference, GenrePreference, ModelVersion
 from tests.factories import make_user
 from tests.pipeline_data import FAST_FIT, make_taste_catalogue
+from tests.test_pipeline_worker import wait_for
 
 pytestmark = [pytest.mark.redis]
 
@@ -85,3 +86,40 @@ def test_a_refit_inside_a_celery_prefork_child_warms_in_its_own_process(redis_ca
     version = ModelVersion.objects.get(is_current=True)
     assert outcome == {"outcome": "published", "version": version.pk, "warmed": len(users)}
     assert cache.current_version_pointer() == str(version.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refit_in_a_worker_shares_its_warming_with_other_worker_processes(start_worker, media, settings, monkeypatch):
+    groups = make_taste_catalogue()
+    users = [u for members in groups.values() for u in members]
+    helper = start_worker()
+    settings.RECOMMENDER_WARM_HELPERS = 2
+    monkeypatch.setattr(pipeline, "WARM_BATCH", 4)  # 45 users: 12 chunks on the shared board
+
+    outcome = pipeline.refit_and_publish(hyperparameters=FAST_FIT, with_workers=True)
+
+    version = ModelVersion.objects.get(is_current=True)
+    assert outcome == {"outcome": "published", "version": version.pk, "warmed": len(users)}
+    assert cache.current_version_pointer() == str(version.pk)
+    for user in users:
+        payload = cache.cache.get(cache.list_key(str(version.pk), user.pk))
+        assert [item["movie_id"] for item in payload] == [r.movie.pk for r in selectors.recommend_for_user(user, n=60)]
+    wait_for(lambda: helper.log().count("recommendations.warm_chunks") >= 4, timeout=60,
+             message="the helper worker did not run both warm_chunks tasks")
+    assert "Traceback" not in helper.log()
+
+
+@pytest.mark.django_db
+def test_chunks_a_helper_claimed_and_never_finished_are_done_by_the_owner(redis_cache):
+    board = shared_work.Board.post("test", [[1, 2], [3], [4, 5, 6], [7]])
+    helper = shared_work.Board(board.name)
+    dead_helpers_chunk = next(helper.claims())  # claimed, then the helper is killed
+    for index, chunk in board.claims():
+        board.finish(index, len(chunk))
+
+    done_here = []
+    total = board.complete(lambda chunk: done_here.append(chunk) or len(chunk), wait_seconds=0.5)
+
+    assert done_here == [dead_helpers_chunk[1]]
+    assert total == 7
+    assert list(board.claims()) == [] and redis_cache.exists(board.chunks_key) == 0
