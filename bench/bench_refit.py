@@ -202,7 +202,7 @@ def run_refit(size: str, url: str, redis_url: str, media: str) -> dict:
             "peak_process": largest, "load": sum(sampler.loads) / max(len(sampler.loads), 1), "metrics": metrics}
 
 
-TOP_STEPS = {"load", "holdout check", "features", "lightfm", "ease", "stars MF (ALS)", "metadata taste",
+TOP_STEPS = {"load", "holdout check", "features", "lightfm", "lightfm fold-in", "ease", "stars MF (ALS)", "metadata taste",
              "neighbour stars", "neural", "tf-idf", "save artifact", "publish", "warm"}
 
 
@@ -210,20 +210,22 @@ def report(result: dict) -> None:
     m = result["metrics"]
     size = result["size"]
     print(f"[{size}] {'step':<22} {'seconds':>9} {'CPU s':>8} {'peak RSS tree MiB':>18} {'largest process MiB':>20}")
-    fit_steps = {"features", "lightfm", "ease", "stars MF (ALS)", "metadata taste", "neighbour stars", "neural", "tf-idf"}
+    fit_steps = {"features", "lightfm", "lightfm fold-in", "ease", "stars MF (ALS)", "metadata taste", "neighbour stars", "neural", "tf-idf"}
     for name, seconds, cpu, tree, largest in result["steps"]:
         label = f"  fit: {name}" if name in fit_steps else name
         print(f"[{size}] {label:<22} {seconds:>9.1f} {cpu:>8.1f} {tree:>18.0f} {largest:>20.0f}")
     print(f"[{size}] {'whole task':<22} {result['total']:>9.1f} {result['cpu']:>8.1f} {result['peak_tree']:>18.0f} "
           f"{result['peak_process']:>20.0f}")
-    print(f"[{size}] (CPU s: the task's process and its warm processes; the machine's load average during the "
+    print(f"[{size}] (CPU s: the task's own process; warm_chunks helpers in the other worker process are not "
+          f"counted; the machine's load average during the "
           f"task: {result['load']:.1f} on {os.cpu_count()} cores)")
     served, popular = m.get("holdout_served_ndcg@10"), m.get("holdout_popularity_ndcg@10")
     ratio = f"{served / popular:.2f}x popularity" if served and popular else "n/a"
     print(f"[{size}] holdout nDCG@10 ({m.get('holdout_users')} users, {m.get('holdout_ratings'):,} held-out ratings, "
           f"check model on {m.get('holdout_train_ratings'):,} ratings): served {served}, LightFM "
           f"{m.get('holdout_lightfm_ndcg@10')}, popularity {popular} ({ratio})")
-    print(f"[{size}] EASE covers {m.get('ease_items'):,} films; LightFM {m.get('lightfm_epochs')} epochs; "
+    print(f"[{size}] EASE covers {m.get('ease_items'):,} films; LightFM {m.get('lightfm_epochs')} epochs over "
+          f"{m.get('lightfm_ratings', 0):,} ratings of {m.get('lightfm_users', 0):,} users (the rest folded in); "
           f"neural {m.get('neural_train_seconds')} s; {m.get('warmed_lists'):,} lists warmed", flush=True)
 
 

@@ -451,9 +451,9 @@ def lightfm_representations(model, features):
 
 def standardise(scores: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Per-row z-score (over valid entries) so differently scaled models can be blended."""
-    ref = scores if valid is None else np.where(valid, scores, np.nan)
-    mu = np.nanmean(ref, axis=-1, keepdims=True)
-    sd = np.nanstd(ref, axis=-1, keepdims=True)
+    ref = scores if valid is None else scores[..., valid]
+    mu = ref.mean(axis=-1, keepdims=True)
+    sd = ref.std(axis=-1, keepdims=True)
     return (scores - mu) / np.where(sd > 0, sd, 1.0)
 
 

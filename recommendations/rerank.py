@@ -163,23 +163,29 @@ def rerank(scores: np.ndarray, n: int, *, item_genres, popularity: np.ndarray, t
     if target is None or strength <= 0:
         return candidates[np.argsort(-relevance, kind="stable")[:n]]
     shares = genre_shares(item_genres, candidates, vocabulary)
+    # calibration_kl of each candidate's list-so-far mix, computed on the target's genres only
+    # (the other genres only add to the mix's mass).
+    present = target > 0
+    p, row_mass, shares_present = target[present], shares.sum(axis=1), shares[:, present]
     chosen = []
     available = np.ones(len(candidates), bool)
-    so_far = np.zeros(shares.shape[1])
+    so_far, so_far_mass = np.zeros(len(p)), 0.0
     for best in np.argsort(-relevance, kind="stable")[:min(head, n)]:
         chosen.append(int(best))
         available[best] = False
-        so_far += shares[best]
+        so_far += shares_present[best]
+        so_far_mass += row_mass[best]
     for _ in range(min(n, len(candidates)) - len(chosen)):
-        mix = so_far + shares
-        mass = mix.sum(axis=1, keepdims=True)
-        mix = np.divide(mix, mass, out=np.zeros_like(mix), where=mass > 0)
-        objective = (1 - strength) * relevance - strength * calibration_kl(target, mix)
+        mass = (so_far_mass + row_mass)[:, None]
+        q = np.divide(so_far + shares_present, mass, out=np.zeros_like(shares_present), where=mass > 0)
+        kl = np.sum(p * np.log(p / ((1 - SMOOTHING) * q + SMOOTHING * p)), axis=1)
+        objective = (1 - strength) * relevance - strength * kl
         objective[~available] = -np.inf
         best = int(np.argmax(objective))
         chosen.append(best)
         available[best] = False
-        so_far += shares[best]
+        so_far += shares_present[best]
+        so_far_mass += row_mass[best]
     # Calibration decides which films make each block; within a block the best-scored come first
     # (on validation this keeps nDCG@10 where the greedy order would lose a few percent).
     blocks = [sorted(chosen[start:start + BLOCK], key=lambda c: -relevance[c]) for start in range(0, len(chosen), BLOCK)]
