@@ -88,7 +88,7 @@ def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
     changes (recommendations.cache)."""
     # Not kept with DEBUG, where templates change under a running server.
     slot = None if settings.DEBUG else recommendation_cache.home_rows_slot(user, n=HOME_LIST_SIZE, discovery=level)
-    kept = recommendation_cache.read_answer(slot, count_hit=True) if slot is not None else None
+    kept = recommendation_cache.read_answer(slot, count_hit=True, shown_to=user) if slot is not None else None
     rows = None
     if kept is None:
         top_picks = get_recommendations(user, n=HOME_LIST_SIZE)
@@ -96,9 +96,9 @@ def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
         kept = ([(row.key, [item.movie.pk for item in row.items]) for row in rows],
                 [render_to_string("catalog/_home_row.html", {"row": row}) for row in rows])
         if slot is not None:
-            recommendation_cache.keep_answer(slot, *kept)
-    shown, parts = kept
-    impressions.log_rows(user, shown)
+            recommendation_cache.keep_answer(slot, *kept, shown_to=user)
+        impressions.log_rows(user, kept[0])
+    _, parts = kept
     return rows, [mark_safe(part) for part in parts]
 
 

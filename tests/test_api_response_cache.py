@@ -26,8 +26,10 @@ def fan_api(private_redis, world):  # noqa: F811 (the fixture imported above)
 
 
 def _slots(user) -> list[bytes]:
+    """The fields of the user's kept answers (each with its impressions' events beside it)."""
     client = cache.redis_client()
-    return list(client.hgetall(cache.cache.make_key(cache.responses_key(cache.user_list_version(user), user.pk))))
+    fields = client.hkeys(cache.cache.make_key(cache.responses_key(cache.user_list_version(user), user.pk)))
+    return [field for field in fields if not field.endswith(b":shown")]
 
 
 def _films(response) -> list[int]:
