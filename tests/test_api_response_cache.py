@@ -1,6 +1,8 @@
 """A signed-in user's API rows and home page rows kept whole in Redis (recommendations.cache,
 "Whole answers"): a kept answer is the computed one, still logs its impressions, and never
 outlives a rating, a hidden film, a refreshed list, a publish, the account or Redis itself."""
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -121,12 +123,14 @@ def test_a_token_is_checked_in_one_query_and_an_expired_one_is_still_refused():
     user = make_user()
     other, _ = issue_api_token(user=user)
     token, text = issue_api_token(user=user)
+    expiry = timezone.now() + timedelta(seconds=1)
+    AuthToken.objects.filter(pk=token.pk).update(expiry=expiry)
     request = APIRequestFactory().get(API, HTTP_AUTHORIZATION=f"Token {text}")
     with CaptureQueriesContext(connection) as queries:
         assert TokenAuthentication().authenticate(request)[0] == user
     assert len(queries) == 1
 
-    AuthToken.objects.filter(pk=token.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    time.sleep(max(0.0, (expiry - timezone.now()).total_seconds()) + 0.05)
     from rest_framework.exceptions import AuthenticationFailed
 
     with pytest.raises(AuthenticationFailed):
