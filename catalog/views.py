@@ -202,8 +202,9 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200, sh
     shown = {m.pk: m for m in selectors.movies_in_order(list(dict.fromkeys(similar_ids + director_ids)), cards=True)}
     similar = [shown[pk] for pk in similar_ids if pk in shown]
     by_directors = [shown[pk] for pk in director_ids if pk in shown]
-    if request.user.is_authenticated:
-        user_ratings = selectors.user_rating_map(request.user, [movie.pk, *director_ids])
+    reads = selectors.member_film_reads(request.user, movie) if request.user.is_authenticated else None
+    if reads is not None:
+        user_ratings = {pk: reads.ratings[pk] for pk in [movie.pk, *director_ids] if pk in reads.ratings}
         user_score = user_ratings.get(movie.pk)
     else:
         user_ratings, user_score = {}, onboarding.guest_ratings(request.session).get(movie.pk)
@@ -215,11 +216,13 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200, sh
         "rating_error": rating_error,
         "similar": similar,
         "by_directors": by_directors,
-        **selectors.movie_flags_for_user(request.user, movie),
+        "on_watchlist": reads is not None and reads.on_watchlist,
+        "hidden": reads is not None and reads.hidden,
     }
     impressions.log_shown(request.user, "similar", similar)
-    if request.user.is_authenticated and user_score is None:
-        context["predicted"] = recommendation_selectors.predicted_rating(request.user, movie)
+    if reads is not None and user_score is None:
+        context["predicted"] = recommendation_selectors.predicted_rating(
+            request.user, movie, ratings=reads.ratings, picked=reads.picked_genres)
     return render(request, "catalog/movie_detail.html", context, status=status)
 
 

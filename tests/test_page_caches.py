@@ -90,6 +90,33 @@ def test_the_users_own_parts_of_a_kept_film_page_are_current(client):
     assert now["hidden"]
 
 
+def test_a_film_page_reads_the_users_own_parts_in_one_query(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.services import add_to_watchlist
+    from recommendations.models import GenrePreference
+
+    heat = make_movie("Heat", genres=["Crime"], directors=["Michael Mann"])
+    collateral = make_movie("Collateral", directors=["Michael Mann"])
+    member = make_user()
+    make_rating(member, collateral, 3.0)
+    make_rating(member, make_movie("Alien"), 5.0)
+    add_to_watchlist(user=member, movie=heat)
+    GenrePreference.objects.create(user=member, genre=heat.genres.get())
+    client.force_login(member)
+    client.get(heat.get_absolute_url())  # the film's kept parts
+
+    with CaptureQueriesContext(connection) as queries:
+        context = client.get(heat.get_absolute_url()).context
+    assert context["user_score"] is None and context["user_ratings"] == {collateral.pk: 3.0}
+    assert context["on_watchlist"] and not context["hidden"]
+    own = [q["sql"] for q in queries.captured_queries
+           if any(table in q["sql"] for table in ("catalog_rating", "catalog_watchlistentry",
+                                                  "catalog_notinterested", "recommendations_genrepreference"))]
+    assert len(own) == 1, own
+
+
 def test_watchlist_and_hidden_flags_are_read_apart():
     from catalog.selectors import movie_flags_for_user
     from catalog.services import add_to_watchlist
