@@ -117,6 +117,24 @@ def test_a_film_page_reads_the_users_own_parts_in_one_query(client):
     assert len(own) == 1, own
 
 
+def test_the_rating_widgets_stars_are_what_the_template_loop_gave():
+    from django.template import Context, Template
+
+    loop = Template(
+        "{% load catalog_extras %}{% half_star_choices as choices %}{% with current=user_score|score_value %}"
+        "{% for value, label in choices %}<input type=\"radio\" class=\"visually-hidden\" "
+        "id=\"rate-{{ movie.pk }}-{{ value }}\" name=\"score\" value=\"{{ value }}\"{% if value == current %} checked"
+        "{% endif %}><label for=\"rate-{{ movie.pk }}-{{ value }}\" class=\"star-half star-half--{% cycle 'left' 'right' %}\" "
+        "title=\"{{ label }}\"><span class=\"visually-hidden\">{{ label }}</span></label>{% endfor %}{% endwith %}")
+    tag = Template("{% load catalog_extras %}{% with current=user_score|score_value %}"
+                   "{% star_inputs movie.pk current %}{% endwith %}")
+    movie = make_movie("Heat")
+    for score in (None, 0.5, 1.0, 3.5, 5.0):
+        context = {"movie": movie, "user_score": score}
+        assert tag.render(Context(context)) == loop.render(Context(context))
+    assert ' value="3.5" checked>' in tag.render(Context({"movie": movie, "user_score": 3.5}))
+
+
 def test_watchlist_and_hidden_flags_are_read_apart():
     from catalog.selectors import movie_flags_for_user
     from catalog.services import add_to_watchlist
