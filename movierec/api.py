@@ -285,8 +285,9 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
 
     A read (GET, HEAD, OPTIONS) whose token knox accepted in this process less than
     RECENT_TOKEN_SECONDS ago is let in without asking again (RecentTokens): a token revoked or
-    signed out elsewhere still reads for at most that long in the other worker processes (in the
-    process that deletes it, not at all). A write always asks knox."""
+    signed out elsewhere still reads for at most that long in the other worker processes; the
+    process that deletes it forgets it at once (but for a request of another of its threads that
+    knox was answering at that moment: at most that long too). A write always asks knox."""
 
     def authenticate(self, request):
         self._reads = request.method in permissions.SAFE_METHODS
