@@ -3,6 +3,7 @@
 Search lives in catalog.search.
 """
 import time
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -283,6 +284,51 @@ def user_watchlist(user):
 def user_not_interested(user):
     """Movies the user hid, most recent first."""
     return NotInterested.objects.filter(user=user).select_related("movie").order_by("-added_at", "-id")
+
+
+@dataclass
+class MemberReads:
+    """What a film's page shows of a signed-in user's own, read at once (member_film_reads)."""
+    ratings: dict[int, float]  # all of the user's ratings: {film id: stars}
+    on_watchlist: bool  # the film is on their watchlist
+    hidden: bool  # they marked the film not interested
+    picked_genres: list[str]  # the names of the genres they picked at onboarding
+
+
+# A film's page's reads of the signed-in user's own, in one statement: (what, film or genre id,
+# stars, genre name) rows. Written out (like the taste fingerprint's SQL): composed with the ORM,
+# the four parts cost more to build than the three queries they replace.
+_MEMBER_READS_SQL = """
+SELECT 0, movie_id, score, NULL FROM {rating} WHERE user_id = %s
+UNION ALL SELECT 1, movie_id, NULL, NULL FROM {watchlist} WHERE user_id = %s AND movie_id = %s
+UNION ALL SELECT 2, movie_id, NULL, NULL FROM {hidden} WHERE user_id = %s AND movie_id = %s
+UNION ALL SELECT 3, p.genre_id, NULL, g.name FROM {picked} p JOIN {genre} g ON g.id = p.genre_id WHERE p.user_id = %s
+"""
+
+
+def member_film_reads(user, movie) -> MemberReads:
+    """The signed-in user's ratings, whether ``movie`` is on their watchlist or hidden, and their
+    picked genres, in one query (what user_rating_map, movie_flags_for_user and the predicted
+    stars read one by one)."""
+    from recommendations.models import GenrePreference
+
+    tables = {name: connection.ops.quote_name(model._meta.db_table) for name, model in (
+        ("rating", Rating), ("watchlist", WatchlistEntry), ("hidden", NotInterested),
+        ("picked", GenrePreference), ("genre", Genre))}
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBER_READS_SQL.format(**tables), [user.pk, user.pk, movie.pk, user.pk, movie.pk, user.pk])
+        rows = cursor.fetchall()
+    reads = MemberReads({}, False, False, [])
+    for kind, film, stars, name in rows:
+        if kind == 0:
+            reads.ratings[film] = stars
+        elif kind == 1:
+            reads.on_watchlist = True
+        elif kind == 2:
+            reads.hidden = True
+        else:
+            reads.picked_genres.append(name)
+    return reads
 
 
 def movie_flags_for_user(user, movie) -> dict:

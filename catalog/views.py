@@ -88,7 +88,7 @@ def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
     changes (recommendations.cache)."""
     # Not kept with DEBUG, where templates change under a running server.
     slot = None if settings.DEBUG else recommendation_cache.home_rows_slot(user, n=HOME_LIST_SIZE, discovery=level)
-    kept = recommendation_cache.read_answer(slot, count_hit=True) if slot is not None else None
+    kept = recommendation_cache.read_answer(slot, count_hit=True, shown_to=user) if slot is not None else None
     rows = None
     if kept is None:
         top_picks = get_recommendations(user, n=HOME_LIST_SIZE)
@@ -96,9 +96,9 @@ def _member_rows(user, level: int) -> tuple[list | None, list[str]]:
         kept = ([(row.key, [item.movie.pk for item in row.items]) for row in rows],
                 [render_to_string("catalog/_home_row.html", {"row": row}) for row in rows])
         if slot is not None:
-            recommendation_cache.keep_answer(slot, *kept)
-    shown, parts = kept
-    impressions.log_rows(user, shown)
+            recommendation_cache.keep_answer(slot, *kept, shown_to=user)
+        impressions.log_rows(user, kept[0])
+    _, parts = kept
     return rows, [mark_safe(part) for part in parts]
 
 
@@ -202,8 +202,9 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200, sh
     shown = {m.pk: m for m in selectors.movies_in_order(list(dict.fromkeys(similar_ids + director_ids)), cards=True)}
     similar = [shown[pk] for pk in similar_ids if pk in shown]
     by_directors = [shown[pk] for pk in director_ids if pk in shown]
-    if request.user.is_authenticated:
-        user_ratings = selectors.user_rating_map(request.user, [movie.pk, *director_ids])
+    reads = selectors.member_film_reads(request.user, movie) if request.user.is_authenticated else None
+    if reads is not None:
+        user_ratings = {pk: reads.ratings[pk] for pk in [movie.pk, *director_ids] if pk in reads.ratings}
         user_score = user_ratings.get(movie.pk)
     else:
         user_ratings, user_score = {}, onboarding.guest_ratings(request.session).get(movie.pk)
@@ -215,11 +216,13 @@ def _movie_page(request, movie, *, rating_error: str = "", status: int = 200, sh
         "rating_error": rating_error,
         "similar": similar,
         "by_directors": by_directors,
-        **selectors.movie_flags_for_user(request.user, movie),
+        "on_watchlist": reads is not None and reads.on_watchlist,
+        "hidden": reads is not None and reads.hidden,
     }
     impressions.log_shown(request.user, "similar", similar)
-    if request.user.is_authenticated and user_score is None:
-        context["predicted"] = recommendation_selectors.predicted_rating(request.user, movie)
+    if reads is not None and user_score is None:
+        context["predicted"] = recommendation_selectors.predicted_rating(
+            request.user, movie, ratings=reads.ratings, picked=reads.picked_genres)
     return render(request, "catalog/movie_detail.html", context, status=status)
 
 

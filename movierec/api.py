@@ -12,6 +12,10 @@ each offending input field (``ratings[2].score`` for nested input) to its messag
 when the error is not about one field. Outside /api/ the same errors are the site's own pages
 (templates/400.html, 403.html, 404.html, 500.html).
 """
+import binascii
+import copy
+import threading
+import time
 import uuid
 from functools import lru_cache
 
@@ -19,11 +23,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models.signals import post_delete, post_save
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.views import defaults
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox import auth as knox_auth
+from knox.crypto import hash_token
 from knox.signals import token_expired
 from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.pagination import PageNumberPagination
@@ -275,7 +281,30 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
     """knox's token authentication in one query: knox also reads all of the user's other tokens on
     every request to delete the expired ones, which accounts.services.issue_api_token already
     does at each sign-in (and the profile page lists only live ones). An expired token is still
-    refused and deleted."""
+    refused and deleted.
+
+    A read (GET, HEAD, OPTIONS) whose token knox accepted in this process less than
+    RECENT_TOKEN_SECONDS ago is let in without asking again (RecentTokens): a token revoked or
+    signed out elsewhere still reads for at most that long in the other worker processes; the
+    process that deletes it forgets it at once (but for a request of another of its threads that
+    knox was answering at that moment: at most that long too). A write always asks knox."""
+
+    def authenticate(self, request):
+        self._reads = request.method in permissions.SAFE_METHODS
+        return super().authenticate(request)
+
+    def authenticate_credentials(self, token: bytes):
+        if not getattr(self, "_reads", False):
+            return super().authenticate_credentials(token)
+        try:
+            digest = hash_token(token.decode("utf-8"))
+        except (TypeError, ValueError, binascii.Error):
+            return super().authenticate_credentials(token)  # knox refuses it its own way
+        found = recent_tokens.get(digest)
+        if found is None:
+            found = super().authenticate_credentials(token)
+            recent_tokens.remember(digest, *found)
+        return found
 
     def _cleanup_token(self, auth_token) -> bool:
         if auth_token.expiry is not None and auth_token.expiry < timezone.now():
@@ -284,6 +313,59 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
             token_expired.send(sender=self.__class__, username=username, source="auth_token")
             return True
         return False
+
+
+# How long this process lets a token knox accepted read without asking knox again.
+RECENT_TOKEN_SECONDS = 1.0
+
+
+class RecentTokens:
+    """Tokens knox accepted in this process in the last RECENT_TOKEN_SECONDS (at most ``size``),
+    by their digest (knox's hash of the token: the token itself is never kept): (user, token
+    row) handed out as copies, so no request sees another's changes to them. Emptied when a
+    token is deleted or an account saved in this process (a revocation, a sign-out, a new
+    password, a deactivated account)."""
+
+    def __init__(self, size: int = 1000):
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, object, object]] = {}
+
+    def get(self, digest: str) -> tuple | None:
+        """(a copy of the user, of the token row) when accepted within RECENT_TOKEN_SECONDS and
+        not expired since, else None."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        until, user, auth_token = entry
+        if time.monotonic() >= until or (auth_token.expiry is not None and auth_token.expiry < timezone.now()):
+            return None
+        user, auth_token = copy.copy(user), copy.copy(auth_token)
+        auth_token.user = user
+        return user, auth_token
+
+    def remember(self, digest: str, user, auth_token) -> None:
+        """Keep what knox accepted for RECENT_TOKEN_SECONDS (the oldest entries go past ``size``)."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._entries) >= self.size:
+                for key in [key for key, (until, _, _) in self._entries.items() if until <= now]:
+                    del self._entries[key]
+                while len(self._entries) >= self.size:
+                    del self._entries[next(iter(self._entries))]
+            self._entries.pop(digest, None)
+            self._entries[digest] = (now + RECENT_TOKEN_SECONDS, copy.copy(user), copy.copy(auth_token))
+
+    def forget(self, **kwargs) -> None:
+        """Forget every token (a signal receiver: a token deleted, an account saved)."""
+        with self._lock:
+            self._entries.clear()
+
+
+recent_tokens = RecentTokens()
+for _sender in ("knox.AuthToken", "accounts.ApiToken", settings.AUTH_USER_MODEL):
+    post_delete.connect(recent_tokens.forget, sender=_sender, dispatch_uid=f"recent-tokens-deleted-{_sender}")
+post_save.connect(recent_tokens.forget, sender=settings.AUTH_USER_MODEL, dispatch_uid="recent-tokens-saved-user")
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------

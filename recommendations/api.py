@@ -78,18 +78,19 @@ class Recommendations(APIView):
     )
     def get(self, request):
         # A signed-in user's answer is kept whole (recommendations.cache: keyed by the query, their
-        # taste and the model); a kept one still logs its impression.
+        # taste and the model); reading a kept one logs its impressions too.
         slot = cache.answer_slot(request.user, request.query_params.dict())
         kept = None
         if slot is not None:
-            kept = cache.read_answer(slot, count_hit=request.query_params.get("row", "top") == "top")
+            kept = cache.read_answer(slot, count_hit=request.query_params.get("row", "top") == "top",
+                                     shown_to=request.user)
         if kept is None:
             row, movie_ids, data = self._row(request)
             kept = [(row, movie_ids)], [JSONRenderer().render(data).decode()]
             if slot is not None:
-                cache.keep_answer(slot, *kept)
+                cache.keep_answer(slot, *kept, shown_to=request.user)
+            impressions.log_rows(request.user, kept[0])
         rows, (body,) = kept
-        impressions.log_rows(request.user, rows)
         return HttpResponse(body, content_type="application/json")
 
     def _row(self, request) -> tuple[str, list[int], dict]:
@@ -131,8 +132,8 @@ class Recommendations(APIView):
 # --- Kept answers before DRF ------------------------------------------------------------------
 # A token client's row that is kept whole (recommendations.cache, "Whole answers") is served by
 # this thin view without DRF's dispatch: the token checked by the same authentication class, the
-# answer read and the request counted against the same throttle in one Redis round trip, the
-# impressions logged, the same headers. Everything else (no token or a bad one, a session, a
+# answer read, the request counted against the same throttle and the impressions logged in one
+# Redis round trip, the same headers. Everything else (no token or a bad one, a session, a
 # miss, a full throttle window, Redis down, another method or format) goes to the DRF view,
 # which answers exactly as it always did (401, 429 with Retry-After, the computed row).
 _JSON_ACCEPTS = {"", "*/*", "application/json", "application/json, */*"}
@@ -167,12 +168,11 @@ def _kept_answer(request) -> HttpResponse | None:
     windows = [window for throttle in throttles if (window := throttle.window(request, view)) is not None]
     if len(windows) > 1:
         return None
-    kept = cache.read_answer(slot, count_hit=request.GET.get("row", "top") == "top",
+    kept = cache.read_answer(slot, count_hit=request.GET.get("row", "top") == "top", shown_to=user,
                              throttle=windows[0] if windows else None)
     if kept is None:
         return None
-    rows, (body,) = kept
-    impressions.log_rows(user, rows)
+    _, (body,) = kept
     response = HttpResponse(body, content_type="application/json")
     for header, value in _drf_headers().items():
         response[header] = value

@@ -14,6 +14,7 @@ SET, so a reader sees either the complete old set or the complete new one. When 
 be reached, reads are computed in process and one warning is logged per outage.
 """
 import hashlib
+import json
 import logging
 import pickle
 import time
@@ -402,15 +403,44 @@ def get_because_row(user, *, n: int, anchor=None):
 # request: a digest of what was asked, the user's taste fingerprint and the model serving them.
 # A rating, a hidden film, a picked genre or a moved dial changes the fingerprint, so the next
 # request misses; storing or forgetting the user's list deletes the hash (a refreshed list is
-# served at once); a publish moves the pointer and with it the key. A hit is one round trip
-# (HGET and the hit counter, in a script) after the fingerprint query; the caller still logs the
-# impressions of what it shows. Film statistics in a kept answer (rating count and mean) may lag
-# by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes each time).
+# served at once); a publish moves the pointer and with it the key. Beside each answer (field
+# ``<field>:shown``) are the impression events of what it shows, but for their time
+# (impressions.timeless_events). A hit is one round trip after the fingerprint query: one script
+# reads the answer, counts the hit, and logs its impressions (pushes its events, timed now, onto
+# the impressions' list as impressions._push does). Film statistics in a kept answer (rating
+# count and mean) may lag by up to RESPONSE_TTL. Only with Redis (a locmem deployment computes
+# each time).
 RESPONSE_TTL = 120
-_READ_RESPONSE = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if value and ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
-return value
+
+# KEYS: the answers' hash, the hit counter, the impressions' list, and optionally an API
+# throttle's window (movierec.api's _SLIDING_WINDOW, the same steps). ARGV: the answer's field,
+# "1" to count a hit, "1" to log the impressions, the time to log them at (text), how many events
+# the list keeps, then the throttle's now, window, limit and member. The throttle counts the request
+# only when there is a kept answer to serve: a miss or a full window returns nothing and changes
+# nothing, and the caller answers through DRF's view, which throttles as ever.
+# Returns false, or {the answer, 1 when its impressions were logged here}.
+_READ_ANSWER = """
+local kept = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':shown')
+local value, shown = kept[1], kept[2]
+if not value then return false end
+if KEYS[4] then
+  local now, window, limit = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[4]) >= limit then return false end
+  redis.call('ZADD', KEYS[4], now, ARGV[9])
+  redis.call('EXPIRE', KEYS[4], math.ceil(window))
+end
+if ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
+if not shown then return {value, 0} end
+if ARGV[3] == '1' then
+  local events = {}
+  for i, head in ipairs(cjson.decode(shown)) do events[i] = head .. ARGV[4] .. '}' end
+  for first = 1, #events, 1000 do
+    redis.call('RPUSH', KEYS[3], unpack(events, first, math.min(first + 999, #events)))
+  end
+  if #events > 0 then redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1) end
+end
+return {value, 1}
 """
 
 
@@ -418,25 +448,9 @@ def responses_key(version: str, user_id: int) -> str:
     return f"rec:v{version}:u{user_id}:responses"
 
 
-# The same read counting the request against an API throttle (movierec.api's _SLIDING_WINDOW,
-# the same steps) only when there is a kept answer to serve: a miss or a full window returns
-# nothing and changes nothing, and the caller answers through DRF's view, which throttles as ever.
-_READ_RESPONSE_THROTTLED = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return false end
-local now, window, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-if redis.call('ZCARD', KEYS[3]) >= limit then return false end
-redis.call('ZADD', KEYS[3], now, ARGV[6])
-redis.call('EXPIRE', KEYS[3], math.ceil(window))
-if ARGV[2] == '1' then redis.call('INCR', KEYS[2]) end
-return value
-"""
-
-
 @lru_cache(maxsize=4)
-def _read_response_script(client: redis.Redis, throttled: bool = False):
-    return client.register_script(_READ_RESPONSE_THROTTLED if throttled else _READ_RESPONSE)
+def _read_answer_script(client: redis.Redis):
+    return client.register_script(_READ_ANSWER)
 
 
 def answer_slot(user, asked: dict) -> tuple[str, str] | None:
@@ -462,32 +476,50 @@ def home_rows_slot(user, *, n: int, discovery: int) -> tuple[str, str] | None:
     return answer_slot(user, {"page": "home", "n": n, "discovery": discovery, "trending": trending_now})
 
 
-def read_answer(slot: tuple[str, str], *, count_hit: bool,
+def read_answer(slot: tuple[str, str], *, count_hit: bool, shown_to,
                 throttle: tuple[str, list] | None = None) -> tuple[list[tuple[str, list[int]]], list[str]] | None:
-    """([(row, ids of the films shown)], the rendered parts) kept in ``slot``, or None.
+    """([(row, ids of the films shown)], the rendered parts) kept in ``slot``, or None; its
+    impressions logged as shown to ``shown_to`` (the signed-in user the slot is theirs), in the
+    same round trip when they were kept with it (else by impressions.log_rows).
     ``count_hit``: a hit counts as a recommendation cache hit (an answer holding the top list).
     ``throttle``: an API throttle's window (movierec.api UserThrottle.window): a hit is counted
-    in it in the same round trip, and a full window reads as a miss (nothing counted)."""
+    in it in the same round trip, and a full window reads as a miss (nothing counted or logged)."""
+    from recommendations import impressions  # it imports this module
+
     client = redis_client()
-    keys, args = [slot[0], cache.make_key(HITS_KEY)], [slot[1], "1" if count_hit else "0"]
+    target = impressions.buffer_target()
+    buffer, cap = target if target is not None else (cache.make_key(impressions.BUFFER_KEY), 0)
+    keys = [slot[0], cache.make_key(HITS_KEY), buffer]
+    args = [slot[1], "1" if count_hit else "0", "0" if target is None else "1", repr(time.time()), cap]
     if throttle is not None:
         keys.append(throttle[0])
         args.extend(throttle[1])
     try:
         with redis_guard():
-            value = _read_response_script(client, throttle is not None)(keys=keys, args=args)
+            found = _read_answer_script(client)(keys=keys, args=args)
     except REDIS_ERRORS:
         return None
-    return None if value is None else pickle.loads(value)
+    if not found:
+        return None
+    value, logged = found
+    rows, parts = pickle.loads(value)
+    if not logged:  # kept without its impressions' events
+        impressions.log_rows(shown_to, rows)
+    return rows, parts
 
 
-def keep_answer(slot: tuple[str, str], rows: list[tuple[str, list[int]]], parts: list[str]) -> None:
-    """Keep an answer in ``slot`` for RESPONSE_TTL: the rows it shows (row, film ids) and its
-    rendered parts (nothing kept when Redis fails)."""
+def keep_answer(slot: tuple[str, str], rows: list[tuple[str, list[int]]], parts: list[str], *, shown_to) -> None:
+    """Keep an answer in ``slot`` for RESPONSE_TTL: the rows it shows (row, film ids), its
+    rendered parts, and the impression events of those rows shown to ``shown_to`` (for
+    read_answer to log). Nothing is kept when Redis fails. The caller logs this showing itself."""
+    from recommendations import impressions  # it imports this module
+
+    events = json.dumps(impressions.timeless_events(shown_to, rows))
     try:
         with redis_guard():
             pipe = redis_client().pipeline(transaction=False)
-            pipe.hset(slot[0], slot[1], pickle.dumps((rows, parts), pickle.HIGHEST_PROTOCOL))
+            pipe.hset(slot[0], mapping={slot[1]: pickle.dumps((rows, parts), pickle.HIGHEST_PROTOCOL),
+                                        f"{slot[1]}:shown": events})
             pipe.expire(slot[0], RESPONSE_TTL)
             pipe.execute()
     except REDIS_ERRORS:

@@ -69,16 +69,40 @@ def log_rows(user, rows, *, version_id: int | None = None, in_experiment: bool =
     """log_shown for several rows of one page at once (one write): ``rows`` is [(row, films)]."""
     if not settings.IMPRESSIONS_ENABLED or not _signed_in(user):
         return
+    when = _timestamp(at)
+    events = [{**event, "at": when} for event in _shown_events(user, rows, version_id, in_experiment)]
+    if events:
+        _push(events)
+
+
+def _shown_events(user, rows, version_id: int | None, in_experiment: bool) -> list[dict]:
+    """log_rows' events for ``rows`` (everything but their time, "at")."""
     serving = experiments.serving_for(user) if in_experiment else None
     if version_id is None:
         version_id = serving_version_id(serving)
-    when = _timestamp(at)
-    events = [{"t": "i", "u": user.pk, "m": getattr(movie, "pk", movie), "r": row[:16], "p": position,
-               "v": version_id, "e": serving.experiment_id if serving else None,
-               "a": serving.arm if serving else "", "at": when}
-              for row, movies in rows for position, movie in enumerate(movies)]
-    if events:
-        _push(events)
+    return [{"t": "i", "u": user.pk, "m": getattr(movie, "pk", movie), "r": row[:16], "p": position,
+             "v": version_id, "e": serving.experiment_id if serving else None, "a": serving.arm if serving else ""}
+            for row, movies in rows for position, movie in enumerate(movies)]
+
+
+def timeless_events(user, rows) -> list[str]:
+    """The events log_rows(user, rows) would push, as JSON text cut where their time goes: each
+    event is ``head + repr(timestamp) + "}"``. Kept with a signed-in user's kept answer
+    (recommendations.cache.keep_answer), so the script that reads the answer back logs what it
+    shows in the same round trip (read_answer), with the time of that read. What they hold besides
+    the time (user, model version, experiment arm) is part of the kept answer's key. [] for a guest."""
+    if not _signed_in(user):
+        return []
+    return [json.dumps(event, separators=(",", ":"))[:-1] + ',"at":'
+            for event in _shown_events(user, rows, None, True)]
+
+
+def buffer_target() -> tuple[str, int] | None:
+    """(Redis key of the events' list, how many it keeps) for a script that pushes events as _push
+    does (RPUSH, then LTRIM to the last IMPRESSIONS_BUFFER_MAX), or None when logging is off."""
+    if not settings.IMPRESSIONS_ENABLED:
+        return None
+    return cache.cache.make_key(BUFFER_KEY), settings.IMPRESSIONS_BUFFER_MAX
 
 
 def serving_version_id(serving=None) -> int | None:

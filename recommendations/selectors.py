@@ -372,10 +372,12 @@ class Explainer:
 # ----------------------------------------------------------------------------- other lists
 
 
-def predicted_rating(user, movie) -> float | None:
+def predicted_rating(user, movie, *, ratings: dict[int, float] | None = None,
+                     picked: list[str] | None = None) -> float | None:
     """Predicted stars (0.5–5) for the user and film from the served stars blend, with the user's
-    current ratings; None if unknown."""
-    return predicted_stars_map(user, [movie]).get(movie.pk)
+    current ratings; None if unknown. ``ratings`` ({film id: stars}, all of them) and ``picked``
+    (the names of their picked genres): the user's, when the caller read them already."""
+    return predicted_stars_map(user, [movie], ratings=ratings, picked=picked).get(movie.pk)
 
 
 def similar_movies(movie, *, n: int = 12, user=None) -> list[Movie]:
@@ -569,18 +571,20 @@ def trending_for_user(user, *, n: int = 20, excluded: set[int] | None = None) ->
     return trending_entries(n=n, excluded=excluded_movie_ids(user) if excluded is None else excluded)
 
 
-def predicted_stars_map(user, movies) -> dict[int, float]:
-    """{movie id: predicted stars} for many films at once (one query); {} without a model."""
+def predicted_stars_map(user, movies, *, ratings: dict[int, float] | None = None,
+                        picked: list[str] | None = None) -> dict[int, float]:
+    """{movie id: predicted stars} for many films at once (its reads: the user's ratings and picked
+    genres, unless given as in predicted_rating); {} without a model."""
     model = model_for_user(user)
     known = [movie.pk for movie in movies if model is not None and movie.pk in model.item_index]
     if not known or not getattr(user, "is_authenticated", False):
         return {}
-    rated = Rating.objects.filter(user_id=user.pk).values_list("movie_id", "score")
+    rated = Rating.objects.filter(user_id=user.pk).values_list("movie_id", "score") if ratings is None else ratings.items()
     pairs = [(model.item_index[m], s) for m, s in rated if m in model.item_index]
     items = np.array([p[0] for p in pairs], dtype=np.int64)
     scores = np.array([p[1] for p in pairs], dtype=np.float32)
     values = model.predicted_stars(user.pk, np.array([model.item_index[pk] for pk in known]), items, scores,
-                                   profile_features(user))
+                                   profile_features(user, picked=picked))
     return {pk: round(float(value), 1) for pk, value in zip(known, values)}
 
 

@@ -1,6 +1,7 @@
 """Signing in and out of the REST API, the tokens' life, sessions for the site's pages, and throttling."""
 import importlib
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,11 +10,13 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from knox.crypto import hash_token
 from knox.models import AuthToken as Token
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import issue_api_token
+from accounts.services import issue_api_token, revoke_api_tokens
+from movierec import api as movierec_api
 from tests.factories import DEFAULT_PASSWORD, make_movie, make_user
 
 NEW_PASSWORD = "another-Strong-passw0rd"
@@ -67,17 +70,75 @@ def test_a_token_is_valid_for_the_configured_lifetime_and_says_until_when(api, s
     assert abs(expiry - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
 
 
-def test_an_expired_token_stops_working(api):
+def test_an_expired_token_stops_working(api, monkeypatch):
+    # Remembered far longer than its life, so only its expiry can refuse it.
+    monkeypatch.setattr(movierec_api, "RECENT_TOKEN_SECONDS", 60)
     make_user("reader@example.com")
     token = sign_in(api, "reader@example.com").json()["token"]
+    expiry = timezone.now() + timedelta(seconds=1)
+    Token.objects.update(expiry=expiry)
     assert works(token)
 
-    Token.objects.update(expiry=timezone.now() - timedelta(seconds=1))
+    time.sleep(max(0.0, (expiry - timezone.now()).total_seconds()) + 0.05)
 
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = api.get("/api/v1/me/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+    assert not Token.objects.exists(), "knox deletes the expired token"
+
+
+def _revoke_elsewhere(token_row) -> None:
+    """Delete the token as another worker process would: no signal reaches this one."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {connection.ops.quote_name(Token._meta.db_table)} WHERE digest = %s",
+                       [token_row.digest])
+
+
+def test_a_token_revoked_in_another_process_reads_for_at_most_a_second_and_never_writes(api):
+    user = make_user("reader@example.com")
+    row, token = issue_api_token(user=user)
+    assert works(token)  # accepted by knox, remembered by this process
+
+    _revoke_elsewhere(row)
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.put("/api/v1/me/discovery/", {"level": 3}, format="json").status_code == 401, \
+        "a write always asks knox"
+    assert works(token), "a read within RECENT_TOKEN_SECONDS of knox's answer is still let in"
+    time.sleep(movierec_api.RECENT_TOKEN_SECONDS + 0.05)
+    response = api.get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_token_revoked_or_an_account_deactivated_in_this_process_is_refused_at_once(api):
+    user = make_user("reader@example.com")
+    _, first = issue_api_token(user=user)
+    _, second = issue_api_token(user=user)
+    assert works(first) and works(second)
+
+    revoke_api_tokens(user=user, digest=hash_token(first))
+    assert not works(first)
+    assert works(second)
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert not works(second)
+
+
+def test_remembered_tokens_are_bounded_and_keyed_by_digest():
+    recent = movierec_api.RecentTokens(size=3)
+    user = make_user("reader@example.com")
+    issued = [issue_api_token(user=user) for _ in range(5)]
+    for row, token in issued:
+        recent.remember(hash_token(token), user, row)
+    assert len(recent._entries) == 3
+    assert set(recent._entries) == {row.digest for row, _ in issued[2:]}, "the newest, by digest"
+    assert recent.get(issued[0][0].digest) is None
+    found_user, found_row = recent.get(issued[4][0].digest)
+    assert (found_user.pk, found_row.pk) == (user.pk, issued[4][0].pk)
+    assert found_user is not user and found_row.user is found_user, "each request gets its own copies"
 
 
 def test_each_sign_in_gets_a_new_token(api):

@@ -2,18 +2,22 @@
 (recommendations.api.recommendations): the same bytes and headers as DRF's view, the token and
 the throttle checked the same way, impressions logged, and never a film the user rated or hid.
 Anything it cannot serve at once goes through the DRF view, which answers as it always did."""
+import time
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
+import redis
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.services import issue_api_token
 from catalog.models import Movie
 from catalog.services import hide_movie, rate_movie
 from recommendations import api as recommendations_api
-from recommendations import impressions
+from recommendations import cache, impressions
 from tests.test_impressions import shown, world  # noqa: F401 (fixture)
 
 API = "/api/v1/recommendations/"
@@ -60,13 +64,70 @@ def test_a_kept_answer_served_before_drf_is_the_drf_answer_byte_for_byte(fan):
         assert kept.status_code == computed.status_code == 200
         assert kept.content == computed.content
         assert _headers(kept) == _headers(computed)
-        assert len(queries) == 2, "the token, the taste fingerprint; nothing about the films"
+        assert len(queries) == 1, "the taste fingerprint (the token was checked a moment ago); nothing about the films"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_kept_answer_served_before_drf_still_logs_its_impressions(fan):
     query = {"row": "top", "n": 5}
     films = _films(_get(fan, query))
+    with _through_drf() as drf:
+        assert _films(_get(fan, query)) == films
+    assert drf.call_count == 0
+    impressions.flush()
+    assert [i.movie_id for i in shown(fan, "top")] == films * 2
+
+
+@contextmanager
+def _redis_round_trips():
+    """A list whose first item counts what redis-py sends to a server (a script is one round trip)."""
+    sent = [0]
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def send_packed_command(self, *args, **kwargs):
+        sent[0] += 1
+        return original(self, *args, **kwargs)
+
+    with mock.patch.object(redis.connection.AbstractConnection, "send_packed_command", send_packed_command):
+        yield sent
+
+
+def _logged(impression) -> tuple:
+    return impression.movie_id, impression.row, impression.position, impression.model_version_id, \
+        impression.experiment_id, impression.arm
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_answer_is_one_redis_round_trip_that_logs_its_impressions_when_read(fan):
+    query = {"row": "top", "n": 5}
+    films = _films(_get(fan, query))  # computed through DRF, kept
+    assert _films(_get(fan, query)) == films  # kept
+    time.sleep(0.05)
+    read_at = timezone.now()
+    with _through_drf() as drf, _redis_round_trips() as sent:
+        assert _films(_get(fan, query)) == films
+    assert drf.call_count == 0
+    assert sent[0] == 1, "the answer, the throttle, the hit and the impressions in one script"
+
+    impressions.flush()
+    logged = shown(fan, "top")
+    assert [i.movie_id for i in logged] == films * 3
+    computed, kept = logged[:len(films)], logged[-len(films):]
+    assert [_logged(i) for i in kept] == [_logged(i) for i in computed]
+    assert [i.position for i in kept] == list(range(len(films)))
+    assert all(i.shown_at >= read_at for i in kept), "logged at the time it was shown, not when kept"
+    assert all(i.shown_at < read_at for i in computed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_kept_without_its_impressions_still_logs_them(fan):
+    """An answer kept by the release before (no events beside it) is served, its impressions
+    logged by the web process."""
+    query = {"row": "top", "n": 5}
+    films = _films(_get(fan, query))
+    client = cache.redis_client()
+    for key in client.scan_iter(match="*:responses"):
+        client.hdel(key, *[field for field in client.hkeys(key) if field.endswith(b":shown")])
     with _through_drf() as drf:
         assert _films(_get(fan, query)) == films
     assert drf.call_count == 0

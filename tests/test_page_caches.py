@@ -90,6 +90,51 @@ def test_the_users_own_parts_of_a_kept_film_page_are_current(client):
     assert now["hidden"]
 
 
+def test_a_film_page_reads_the_users_own_parts_in_one_query(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.services import add_to_watchlist
+    from recommendations.models import GenrePreference
+
+    heat = make_movie("Heat", genres=["Crime"], directors=["Michael Mann"])
+    collateral = make_movie("Collateral", directors=["Michael Mann"])
+    member = make_user()
+    make_rating(member, collateral, 3.0)
+    make_rating(member, make_movie("Alien"), 5.0)
+    add_to_watchlist(user=member, movie=heat)
+    GenrePreference.objects.create(user=member, genre=heat.genres.get())
+    client.force_login(member)
+    client.get(heat.get_absolute_url())  # the film's kept parts
+
+    with CaptureQueriesContext(connection) as queries:
+        context = client.get(heat.get_absolute_url()).context
+    assert context["user_score"] is None and context["user_ratings"] == {collateral.pk: 3.0}
+    assert context["on_watchlist"] and not context["hidden"]
+    own = [q["sql"] for q in queries.captured_queries
+           if any(table in q["sql"] for table in ("catalog_rating", "catalog_watchlistentry",
+                                                  "catalog_notinterested", "recommendations_genrepreference"))]
+    assert len(own) == 1, own
+
+
+def test_the_rating_widgets_stars_are_what_the_template_loop_gave():
+    from django.template import Context, Template
+
+    loop = Template(
+        "{% load catalog_extras %}{% half_star_choices as choices %}{% with current=user_score|score_value %}"
+        "{% for value, label in choices %}<input type=\"radio\" class=\"visually-hidden\" "
+        "id=\"rate-{{ movie.pk }}-{{ value }}\" name=\"score\" value=\"{{ value }}\"{% if value == current %} checked"
+        "{% endif %}><label for=\"rate-{{ movie.pk }}-{{ value }}\" class=\"star-half star-half--{% cycle 'left' 'right' %}\" "
+        "title=\"{{ label }}\"><span class=\"visually-hidden\">{{ label }}</span></label>{% endfor %}{% endwith %}")
+    tag = Template("{% load catalog_extras %}{% with current=user_score|score_value %}"
+                   "{% star_inputs movie.pk current %}{% endwith %}")
+    movie = make_movie("Heat")
+    for score in (None, 0.5, 1.0, 3.5, 5.0):
+        context = {"movie": movie, "user_score": score}
+        assert tag.render(Context(context)) == loop.render(Context(context))
+    assert ' value="3.5" checked>' in tag.render(Context({"movie": movie, "user_score": 3.5}))
+
+
 def test_watchlist_and_hidden_flags_are_read_apart():
     from catalog.selectors import movie_flags_for_user
     from catalog.services import add_to_watchlist

@@ -30,6 +30,20 @@ def half_star_choices():
     return [(f"{value:.1f}", f"{value:g} star{'s' if value != 1 else ''}") for value in HALF_STARS]
 
 
+@register.simple_tag
+def star_inputs(movie_id: int, current: str = "") -> str:
+    """The rating widget's half stars (radio and label each, left and right halves in turn) for
+    one film, ``current`` (a score_value) checked: what a template loop over half_star_choices
+    renders, a tenth of its cost (a film's page shows one widget, the ratings page one a film)."""
+    movie_id = int(movie_id)
+    return mark_safe("".join(
+        f'<input type="radio" class="visually-hidden" id="rate-{movie_id}-{value}" name="score" value="{value}"'
+        f'{" checked" if value == current else ""}><label for="rate-{movie_id}-{value}" '
+        f'class="star-half star-half--{"left" if index % 2 == 0 else "right"}" title="{label}">'
+        f'<span class="visually-hidden">{label}</span></label>'
+        for index, (value, label) in enumerate(half_star_choices())))
+
+
 @register.filter
 def score_value(score) -> str:
     """A stored score as the widget's radio value: 4.0 -> "4.0"."""
