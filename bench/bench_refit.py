@@ -195,9 +195,10 @@ def run_refit(size: str, url: str, redis_url: str, media: str) -> dict:
     rows = []
     for name, started, seconds, _, *cpu in steps:
         tree, largest = sampler.peak(started, started + seconds)
-        rows.append((name, seconds, cpu[0] if cpu else float("nan"), tree, largest))
+        # A step run beside the others (the neural model) has no CPU seconds of its own (None).
+        rows.append((name, seconds, cpu[0] if cpu and cpu[0] is not None else float("nan"), tree, largest))
     tree, largest = sampler.peak(sent, finished)
-    cpu = sum(row[2] for row in rows if row[0] in TOP_STEPS)
+    cpu = sum(row[2] for row in rows if row[0] in TOP_STEPS and row[2] == row[2])  # NaN: counted in another step
     return {"size": size, "steps": rows, "total": finished - sent, "cpu": cpu, "peak_tree": tree,
             "peak_process": largest, "load": sum(sampler.loads) / max(len(sampler.loads), 1), "metrics": metrics}
 

@@ -25,7 +25,7 @@ DEFAULT_HYPERPARAMETERS = {
     # At scale LightFM learns from the ratings of a random share of the users holding at most
     # this many ratings; the other users' vectors are folded in from their ratings (FoldIn, as a
     # user who rated since the fit is served). Its epochs are bounded so that epochs x ratings
-    # stays under lightfm_max_rating_passes (up to 1M ratings all 30; 10M and 25M: 6 epochs over
+    # stays under lightfm_max_rating_passes (up to 1M ratings all 30; 10M and 25M: 5 epochs over
     # the 5M sampled): a pass costs more as the catalogue grows (WARP samples negatives), so the
     # fit time stays bounded as the data grows.
     "lightfm_max_ratings": 5_000_000,
