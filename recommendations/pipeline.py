@@ -168,8 +168,8 @@ def _post_warm_board(version_id, chunks: list[list[int]]) -> shared_work.Board |
     for _ in range(settings.RECOMMENDER_WARM_HELPERS):
         try:
             current_app.send_task("recommendations.warm_chunks", args=[int(version_id), board.name])
-        except Exception:  # a broker outage: the chunks stay on the board for this process
-            logger.warning("Could not send a warm_chunks task; warming v%s alone", version_id, exc_info=True)
+        except REDIS_ERRORS as error:  # the broker is down: the chunks stay on the board for this process
+            logger.warning("Could not send a warm_chunks task (%s); warming v%s alone", error, version_id)
             break
     return board
 
