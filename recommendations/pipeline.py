@@ -156,10 +156,13 @@ def warm_version(version_id, *, user_ids=None, progress: bool = False, with_work
 
 
 def _post_warm_board(version_id, chunks: list[list[int]]) -> shared_work.Board | None:
-    """Post the chunks and ask RECOMMENDER_WARM_HELPERS worker processes to help; None when
-    Redis or the broker fails (this process then warms alone)."""
+    """Post the chunks and ask RECOMMENDER_WARM_HELPERS worker processes to help; None without
+    Redis or with tasks run in process (no other worker to help), or when Redis fails (this
+    process then warms alone)."""
     from celery import current_app
 
+    if cache.redis_client() is None or settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
     try:
         with redis_guard():
             board = shared_work.Board.post(f"warm:v{version_id}", chunks)

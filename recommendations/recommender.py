@@ -578,10 +578,9 @@ def lightfm_users(data: TrainingData, hp: dict) -> np.ndarray:
     """Mask of the users LightFM trains on: all of them, or at scale a random share holding about
     lightfm_max_ratings ratings (the rest are folded in)."""
     limit = hp.get("lightfm_max_ratings") or 0
-    counts = np.bincount(data.users, minlength=data.n_users)
     if limit <= 0:
         return np.ones(data.n_users, bool)
-    return user_sample(counts, limit, np.random.default_rng(hp["seed"]))
+    return user_sample(np.bincount(data.users, minlength=data.n_users), limit, np.random.default_rng(hp["seed"]))
 
 
 def _fold_in_untrained_users(serving: dict, data: TrainingData, user_vocab: dict, user_names: list, users) -> None:

@@ -123,3 +123,18 @@ def test_chunks_a_helper_claimed_and_never_finished_are_done_by_the_owner(redis_
     assert done_here == [dead_helpers_chunk[1]]
     assert total == 7
     assert list(board.claims()) == [] and redis_cache.exists(board.chunks_key) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refit_task_without_redis_warms_every_list_in_its_own_process(media, monkeypatch):
+    """A deployment without Redis runs tasks in process with an in-memory cache: no board to share."""
+    groups = make_taste_catalogue()
+    users = [u for members in groups.values() for u in members]
+    monkeypatch.setattr(pipeline, "WARM_BATCH", 8)
+
+    outcome = pipeline.refit_and_publish(hyperparameters=FAST_FIT, with_workers=True)
+
+    version = ModelVersion.objects.get(is_current=True)
+    assert outcome == {"outcome": "published", "version": version.pk, "warmed": len(users)}
+    assert [r.movie.pk for r in cache.get_recommendations(users[0], n=20)] == \
+        [r.movie.pk for r in selectors.recommend_for_user(users[0], n=20)]
