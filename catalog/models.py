@@ -86,7 +86,7 @@ class Director(Person):
         constraints = [models.UniqueConstraint(fields=["name"], name="unique_director_name")]
 
     def get_absolute_url(self):
-        return reverse("catalog:director", args=[self.pk])
+        return id_url("catalog:director", self.pk)
 
 
 class Actor(Person):
@@ -94,7 +94,7 @@ class Actor(Person):
         constraints = [models.UniqueConstraint(fields=["name"], name="unique_actor_name")]
 
     def get_absolute_url(self):
-        return reverse("catalog:actor", args=[self.pk])
+        return id_url("catalog:actor", self.pk)
 
 
 class Keyword(models.Model):

@@ -172,3 +172,27 @@ def test_signed_in_users_get_a_top_picks_row_on_the_home_page(member_client):
     page = member_client.get(reverse("catalog:home")).text
     assert "Top picks for you" in page
     assert page.index("Top picks for you") < page.index("Heat")
+
+
+def test_a_film_cards_show_its_year_first_two_genres_in_name_order_and_current_average(member_client):
+    from catalog.models import Genre
+
+    heat = make_movie("Heat", year=1995, directors=["Michael Mann"])
+    thief = make_movie("Thief", year=1981, genres=["Thriller", "Crime", "Drama"], directors=["Michael Mann"])
+    make_rating(make_user(), thief, 4.0)
+    make_rating(member_client.member, thief, 3.0)
+
+    def thief_card(path, after=""):
+        page = member_client.get(path).text
+        start = page.index('<h3 class="card__title">Thief</h3>', page.index(after))
+        return page[start:page.index("</article>", start)]
+
+    card = thief_card(heat.get_absolute_url(), after="More from Michael Mann")
+    assert "1981 · Crime · Drama</p>" in card and "Thriller" not in card
+    assert "★</span> 3.5" in card and "(2)" in card and "You: 3" in card
+
+    Genre.objects.filter(name="Crime").delete()  # a genre gone since: the card shows the next ones
+    make_rating(make_user(), thief, 5.0)
+    card = thief_card(reverse("catalog:search") + "?q=thief")
+    assert "1981 · Drama · Thriller</p>" in card
+    assert "★</span> 4.0" in card and "(3)" in card

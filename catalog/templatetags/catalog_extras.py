@@ -85,16 +85,24 @@ _CARDS: dict = {}
 CARD_CACHE_SIZE = 4096
 
 
+def _card_genres(movie) -> list:
+    """The film's genres in name order: those read with it for its card (selectors.card_movies),
+    else its own (prefetched by the caller)."""
+    kept = getattr(movie, "card_genres", None)
+    return kept if kept is not None else list(movie.genres.all())
+
+
 @register.simple_tag
 def movie_card(movie, score=None, predicted=None, explanation=""):
     """A film's card (catalog/_movie_card.html): poster, title, year, two genres, average stars,
     the user's stars (``score``) or the predicted ones, and why it is shown."""
-    context = {"movie": movie, "score": score, "predicted": predicted, "explanation": explanation}
+    genre_names = [genre.name for genre in _card_genres(movie)[:2]]
+    context = {"movie": movie, "genre_names": genre_names, "score": score, "predicted": predicted,
+               "explanation": explanation}
     if settings.DEBUG:
         return render_to_string("catalog/_movie_card.html", context)
     key = (movie.pk, movie.title, movie.year, movie.poster.name, movie.poster_url, movie.rating_count,
-           movie.rating_mean, tuple(genre.name for genre in movie.genres.all()[:2]), score, predicted, explanation,
-           get_script_prefix())
+           movie.rating_mean, tuple(genre_names), score, predicted, explanation, get_script_prefix())
     html = _CARDS.get(key)
     if html is None:
         html = render_to_string("catalog/_movie_card.html", context)
