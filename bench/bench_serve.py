@@ -16,6 +16,9 @@ against the same database and model: the "before" figures of a change, measured 
 BENCH_SERVE_SCALE=RATINGS,MOVIES,USERS (e.g. 1000000,30000,20000) measures the same on a release
 written by `manage.py generate_ratings` (its own database movierec_serve_scale_<RATINGS>, reused
 too) instead of ml-latest-small.
+
+`python -m bench.bench_serve prepare` only loads the database (e.g. while the machine is busy), so a
+later run measures at once.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -256,7 +260,8 @@ def _table(results: dict[str, dict], floor: float) -> None:
         print(_row(name, figures, floor), flush=True)
 
 
-def main() -> None:
+def main(*, prepare_only: bool = False) -> None:
+    """Measure (``prepare_only``: only load the database when it is not loaded yet)."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -279,6 +284,8 @@ def main() -> None:
             print(f"loading database {DATABASE} ({'generated ' + SCALE if SCALE else 'ml-latest-small + metadata'})",
                   flush=True)
             _load(env, folder)
+        if prepare_only:
+            return
         manage(env, "migrate", "--noinput", "-v0")
         setup = json.loads(manage(env, "shell", stdin=SETUP_SCRIPT.format(users=USERS, genres=GENRES))
                            .split("SETUP ", 1)[1])
@@ -326,4 +333,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prepare_only=sys.argv[1:2] == ["prepare"])

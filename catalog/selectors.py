@@ -252,12 +252,16 @@ def genres_by_id(*, refresh: bool = False) -> dict:
     return genres
 
 
-# The cards' films and their genres in one statement: (0, id, *card fields) and (1, film id, genre
-# id in the "year" column, NULLs) rows. Written out like _MEMBER_READS_SQL: through the ORM, the
-# films and their prefetched genres cost three times the rest of a film page's shelves.
+# The cards' films and their genres in one statement, written out like _MEMBER_READS_SQL (through
+# the ORM, the films and their prefetched genres cost three times the rest of a film page's
+# shelves): (0, *the card's columns) rows, and (1, film id, NULLs) rows for the genres with the
+# genre id in the year's column (an integer column: PostgreSQL's UNION wants matching types).
+# The columns come in the model's order, the order Model.from_db takes them in (id first).
+_CARD_COLUMNS = [field.attname for field in Movie._meta.concrete_fields if field.attname in CARD_FIELDS]
+_CARD_GENRE_COLUMN = _CARD_COLUMNS.index("year")
 _CARD_READS_SQL = """
-SELECT 0, id, title, year, poster, poster_url, rating_count, rating_mean FROM {movie} WHERE id IN ({ids})
-UNION ALL SELECT 1, movie_id, NULL, genre_id, NULL, NULL, NULL, NULL FROM {movie_genres} WHERE movie_id IN ({ids})
+SELECT 0, {columns} FROM {movie} WHERE id IN ({ids})
+UNION ALL SELECT 1, movie_id, {genre_columns} FROM {movie_genres} WHERE movie_id IN ({ids})
 """
 
 
@@ -269,19 +273,21 @@ def card_movies(ids) -> dict:
     ids = [int(pk) for pk in ids]
     if not ids:
         return {}
-    sql = _CARD_READS_SQL.format(movie=connection.ops.quote_name(Movie._meta.db_table),
-                                 movie_genres=connection.ops.quote_name(Movie.genres.through._meta.db_table),
-                                 ids=", ".join(["%s"] * len(ids)))
+    quote = connection.ops.quote_name
+    sql = _CARD_READS_SQL.format(
+        columns=", ".join(map(quote, _CARD_COLUMNS)), movie=quote(Movie._meta.db_table),
+        genre_columns=", ".join("genre_id" if i == _CARD_GENRE_COLUMN else "NULL" for i in range(1, len(_CARD_COLUMNS))),
+        movie_genres=quote(Movie.genres.through._meta.db_table), ids=", ".join(["%s"] * len(ids)))
     with connection.cursor() as cursor:
         cursor.execute(sql, ids + ids)
         rows = cursor.fetchall()
     films, pairs = {}, []
-    for kind, pk, *values in rows:
+    for kind, *values in rows:
         if kind == 0:
-            films[pk] = Movie.from_db(connection.alias, CARD_FIELDS, (pk, *values))
-            films[pk].card_genres = []
+            film = films[values[0]] = Movie.from_db(connection.alias, _CARD_COLUMNS, values)
+            film.card_genres = []
         else:
-            pairs.append((pk, values[1]))
+            pairs.append((values[0], values[_CARD_GENRE_COLUMN]))
     genres = genres_by_id()
     if any(genre_id not in genres for _, genre_id in pairs):
         genres = genres_by_id(refresh=True)  # a genre added since
