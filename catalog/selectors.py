@@ -274,10 +274,11 @@ def card_movies(ids) -> dict:
     if not ids:
         return {}
     quote = connection.ops.quote_name
+    genre_columns = ["genre_id" if i == _CARD_GENRE_COLUMN else "NULL" for i in range(1, len(_CARD_COLUMNS))]
     sql = _CARD_READS_SQL.format(
         columns=", ".join(map(quote, _CARD_COLUMNS)), movie=quote(Movie._meta.db_table),
-        genre_columns=", ".join("genre_id" if i == _CARD_GENRE_COLUMN else "NULL" for i in range(1, len(_CARD_COLUMNS))),
-        movie_genres=quote(Movie.genres.through._meta.db_table), ids=", ".join(["%s"] * len(ids)))
+        genre_columns=", ".join(genre_columns), movie_genres=quote(Movie.genres.through._meta.db_table),
+        ids=", ".join(["%s"] * len(ids)))
     with connection.cursor() as cursor:
         cursor.execute(sql, ids + ids)
         rows = cursor.fetchall()
