@@ -196,3 +196,6 @@ def test_a_film_cards_show_its_year_first_two_genres_in_name_order_and_current_a
     card = thief_card(reverse("catalog:search") + "?q=thief")
     assert "1981 · Drama · Thriller</p>" in card
     assert "★</span> 4.0" in card and "(3)" in card
+
+    thief.genres.add(Genre.objects.create(name="Noir", slug="noir"))  # a genre added since shows at once
+    assert "1981 · Drama · Noir</p>" in thief_card(reverse("catalog:search") + "?q=thief")
